@@ -1,0 +1,88 @@
+"""The exceptions and warnings leakcheck raises.
+
+Every error keeps its context as attributes, so callers (the pytest plugin,
+the CLI) can phrase their own message without parsing ours.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LeakcheckError",
+    "ConfigError",
+    "ScenarioError",
+    "ToolMissingError",
+    "ResultsFileError",
+    "LeakcheckWarning",
+]
+
+
+class LeakcheckError(Exception):
+    """Base class of every error leakcheck raises on purpose."""
+
+    __module__ = "leakcheck"
+
+
+class ConfigError(LeakcheckError, ValueError):
+    """A setting has a value leakcheck cannot use.
+
+    ``name`` is the setting (``"iterations"``), ``value`` what was given and
+    ``source`` where it came from (``"marker on tests/test_x.py::test_y"``,
+    ``"--leak-iterations"``, ``"ini leak_iterations"``, ``"check()"``).
+    """
+
+    __module__ = "leakcheck"
+
+    def __init__(self, name: str, value: object, problem: str, source: str = "") -> None:
+        self.name = name
+        self.value = value
+        self.problem = problem
+        self.source = source
+        where = f" ({source})" if source else ""
+        super().__init__(f"{name}={value!r}{where}: {problem}")
+
+
+class ScenarioError(LeakcheckError):
+    """The code under test raised; ``__cause__`` holds the original exception.
+
+    ``phase`` is ``"setup"``, ``"step"`` or ``"teardown"`` and ``iteration``
+    the iteration that raised (``None`` outside the step).
+    """
+
+    __module__ = "leakcheck"
+
+    def __init__(self, phase: str, iteration: int | None, exc: BaseException) -> None:
+        self.phase = phase
+        self.iteration = iteration
+        at = f" in iteration {iteration}" if iteration is not None else ""
+        super().__init__(f"the {phase} raised{at}: {type(exc).__name__}: {exc}")
+
+
+class ToolMissingError(LeakcheckError):
+    """An optional tool (memray, valgrind, chromium) is not available.
+
+    ``tool`` names it and ``hint`` says how to get it.
+    """
+
+    __module__ = "leakcheck"
+
+    def __init__(self, tool: str, hint: str) -> None:
+        self.tool = tool
+        self.hint = hint
+        super().__init__(f"{tool} is not available: {hint}")
+
+
+class ResultsFileError(LeakcheckError):
+    """A results file cannot be read: missing, truncated, not JSON, or of another schema."""
+
+    __module__ = "leakcheck"
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class LeakcheckWarning(UserWarning):
+    """Base class of leakcheck's warnings (a measure unavailable, a fallback taken)."""
+
+    __module__ = "leakcheck"
