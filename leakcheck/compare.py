@@ -23,7 +23,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional, TypeVar
 
 from .errors import ResultsFileError
@@ -339,45 +339,40 @@ def _compare_measure(
 ) -> MeasureDelta:
     ref = cf or bf
     assert ref is not None
-    common = {
-        "probe": probe,
-        "title": ref.title,
-        "unit": ref.unit,
-        "baseline_growth": None if bf is None else bf.growth_per_iteration,
-        "current_growth": None if cf is None else cf.growth_per_iteration,
-        "baseline_verdict": "" if bf is None else bf.verdict.value,
-        "current_verdict": "" if cf is None else cf.verdict.value,
-        "limit": ref.limit,
-    }
+    common = MeasureDelta(
+        probe=probe,
+        title=ref.title,
+        unit=ref.unit,
+        status=UNCHANGED,
+        baseline_growth=None if bf is None else bf.growth_per_iteration,
+        current_growth=None if cf is None else cf.growth_per_iteration,
+        baseline_verdict="" if bf is None else bf.verdict.value,
+        current_verdict="" if cf is None else cf.verdict.value,
+        limit=ref.limit,
+    )
     if bf is None or cf is None:
         where = "current run" if bf is None else "baseline"
         if cf is not None and cf.leaking:
-            return MeasureDelta(
-                status=REGRESSED, reason="leaks; not measured in the baseline", **common
-            )
-        return MeasureDelta(status=NOT_COMPARED, reason=f"measured in the {where} only", **common)
+            return replace(common, status=REGRESSED, reason="leaks; not measured in the baseline")
+        return replace(common, status=NOT_COMPARED, reason=f"measured in the {where} only")
     unavailable = Verdict.UNAVAILABLE
     if bf.verdict is unavailable or cf.verdict is unavailable:
-        return MeasureDelta(status=NOT_COMPARED, reason="unavailable", **common)
+        return replace(common, status=NOT_COMPARED, reason="unavailable")
     bseries = next((s for s in bres.samples if s.probe == probe), None)
     cseries = next((s for s in cres.samples if s.probe == probe), None)
     bpeak = None if bseries is None else series_peak(bseries)
     cpeak = None if cseries is None else series_peak(cseries)
-    common.update(baseline_peak=bpeak, current_peak=cpeak)
+    common = replace(common, baseline_peak=bpeak, current_peak=cpeak)
     if cf.leaking and not bf.leaking:
-        return MeasureDelta(
-            status=REGRESSED, reason=f"now leaks (was {bf.verdict.value})", **common
-        )
+        return replace(common, status=REGRESSED, reason=f"now leaks (was {bf.verdict.value})")
     if bf.leaking and not cf.leaking:
-        return MeasureDelta(
-            status=IMPROVED, reason=f"no longer leaks (now {cf.verdict.value})", **common
-        )
+        return replace(common, status=IMPROVED, reason=f"no longer leaks (now {cf.verdict.value})")
 
     limit = max(cf.limit, 0.0)
     growth_floor = min_effect * limit
     peak_floor = min_effect * limit * (_span(cseries) if cseries is not None else cres.iterations)
     p_up, p_down, method = sig(probe, bseries, cseries, bf, cf)
-    common["p_value"] = p_up
+    common = replace(common, p_value=p_up)
 
     bg, cg = bf.growth_per_iteration, cf.growth_per_iteration
     rises = []
@@ -390,15 +385,18 @@ def _compare_measure(
     if rises:
         what = " and ".join(rises)
         if p_up is not None and p_up < alpha:
-            sig = method or f"Mann-Whitney p={p_up:.2g} < {alpha:g}"
-            return MeasureDelta(
-                status=REGRESSED, reason=f"{what} rose beyond {threshold:.0%}; {sig}", **common
+            evidence = method or f"Mann-Whitney p={p_up:.2g} < {alpha:g}"
+            return replace(
+                common, status=REGRESSED, reason=f"{what} rose beyond {threshold:.0%}; {evidence}"
             )
-        why = method or f"not significant (Mann-Whitney p={p_up:.2g}, alpha {alpha:g})"
-        return MeasureDelta(status=UNCHANGED, reason=f"{what} rose; {why}", **common)
+        if p_up is None:
+            why = method
+        else:
+            why = method or f"not significant (Mann-Whitney p={p_up:.2g}, alpha {alpha:g})"
+        return replace(common, status=UNCHANGED, reason=f"{what} rose; {why}")
     if _rose(cg, bg, threshold, growth_floor) and p_down is not None and p_down < alpha:
-        return MeasureDelta(status=IMPROVED, reason="growth per iteration fell", **common)
-    return MeasureDelta(status=UNCHANGED, **common)
+        return replace(common, status=IMPROVED, reason="growth per iteration fell")
+    return replace(common, status=UNCHANGED)
 
 
 def _compare_test(
@@ -410,20 +408,21 @@ def _compare_test(
     sig: _SigFn,
 ) -> TestDelta:
     bleak, cleak = _is_leaking(base), _is_leaking(cur)
-    head = {
-        "id": cur.id,
-        "baseline_outcome": base.outcome,
-        "current_outcome": cur.outcome,
-        "baseline_leaking": bleak,
-        "current_leaking": cleak,
-    }
+    head = TestDelta(
+        id=cur.id,
+        status=UNCHANGED,
+        baseline_outcome=base.outcome,
+        current_outcome=cur.outcome,
+        baseline_leaking=bleak,
+        current_leaking=cleak,
+    )
     if base.result is None or cur.result is None:
         if cleak and not bleak:
-            return TestDelta(status=REGRESSED, reasons=("was clean, now leaks",), **head)
+            return replace(head, status=REGRESSED, reasons=("was clean, now leaks",))
         which = "baseline" if base.result is None else "current run"
         outcome = base.outcome if base.result is None else cur.outcome
         reason = f"no check result in the {which} (outcome {outcome!r})"
-        return TestDelta(status=NOT_COMPARED, reasons=(reason,), **head)
+        return replace(head, status=NOT_COMPARED, reasons=(reason,))
     bres, cres = base.result, cur.result
     bfind = {f.probe: f for f in bres.findings}
     cfind = {f.probe: f for f in cres.findings}
@@ -450,10 +449,10 @@ def _compare_test(
     regress.extend(f"{m.probe}: {m.reason}" for m in measures if m.status == REGRESSED)
     improve.extend(f"{m.probe}: {m.reason}" for m in measures if m.status == IMPROVED)
     if regress:
-        return TestDelta(status=REGRESSED, measures=measures, reasons=tuple(regress), **head)
+        return replace(head, status=REGRESSED, measures=measures, reasons=tuple(regress))
     if improve:
-        return TestDelta(status=IMPROVED, measures=measures, reasons=tuple(improve), **head)
-    return TestDelta(status=UNCHANGED, measures=measures, **head)
+        return replace(head, status=IMPROVED, measures=measures, reasons=tuple(improve))
+    return replace(head, status=UNCHANGED, measures=measures)
 
 
 def _new_test(cur: TestRecord) -> TestDelta:
@@ -530,13 +529,10 @@ def compare(
             notes.append(f"environments differ: {key} {b} (baseline) vs {c} (current)")
     raw: dict[tuple[str, str], _Sig] = {}
 
-    def pairs() -> list[tuple[TestRecord, TestRecord]]:
-        return [(bidx[tid], cur) for tid, cur in cidx.items() if tid in bidx]
-
     # Pass 1 gathers the raw p-values of every measure tested; pass 2 judges
     # with the Holm-adjusted ones, so ``alpha`` bounds the chance that noise
     # alone flags anything in the whole comparison, however many measures.
-    for base, cur in pairs():
+    for base, cur in [(bidx[tid], rec) for tid, rec in cidx.items() if tid in bidx]:
 
         def record(
             probe: str,
@@ -558,8 +554,8 @@ def compare(
         adjusted = dict(raw)
     deltas: list[TestDelta] = []
     for tid, cur in cidx.items():
-        base = bidx.get(tid)
-        if base is None:
+        prior = bidx.get(tid)
+        if prior is None:
             deltas.append(_new_test(cur))
             continue
 
@@ -573,7 +569,7 @@ def compare(
         ) -> _Sig:
             return adjusted[(tid, probe)]
 
-        deltas.append(_compare_test(base, cur, threshold, alpha, min_effect, lookup))
+        deltas.append(_compare_test(prior, cur, threshold, alpha, min_effect, lookup))
     return Comparison(
         tests=tuple(deltas),
         missing=tuple(t for t in bidx if t not in cidx),
