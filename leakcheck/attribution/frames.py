@@ -80,15 +80,15 @@ def clean_stack(frames: Sequence[Frame]) -> tuple[tuple[Frame, ...], Frame] | No
     if not frames or _kind(frames[0][0]) == "harness":
         return None
     kept = [f for f in reversed(frames) if _kind(f[0]) != "harness"]
-    while kept and _kind(kept[0][0]) == "caller":
-        kept.pop(0)
-    if not kept:
+    # Event-loop and thread-bootstrap frames that only *call* user code go; those the user's
+    # code called (innermost, e.g. asyncio.create_task making a Task) stay.
+    last_own = max((i for i, f in enumerate(kept) if _kind(f[0]) != "caller"), default=-1)
+    if last_own < 0:
         return None
+    kept = [f for i, f in enumerate(kept) if i >= last_own or _kind(f[0]) != "caller"]
     location = next((f for f in reversed(kept) if _kind(f[0]) == "user"), None)
     if location is None:
-        location = next((f for f in reversed(kept) if _kind(f[0]) == "stdlib"), None)
-    if location is None:
-        return None  # only event-loop or thread-bootstrap frames: the runner's own churn
+        location = next(f for f in reversed(kept) if _kind(f[0]) == "stdlib")
     return tuple(kept), location
 
 
