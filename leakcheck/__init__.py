@@ -8,6 +8,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .api import check, check_async
+from .config import Settings
 from .errors import (
     ConfigError,
     LeakcheckError,
@@ -31,7 +33,6 @@ from .results import (
 )
 
 __all__ = [
-    "__version__",
     "AllocationSite",
     "Attribution",
     "CheckResult",
@@ -45,8 +46,12 @@ __all__ = [
     "RunResults",
     "ScenarioError",
     "Series",
+    "Settings",
     "TestRecord",
     "ToolMissingError",
     "Verdict",
+    "__version__",
+    "check",
+    "check_async",
     "load_results",
 ]

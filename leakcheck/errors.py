@@ -7,12 +7,12 @@ the CLI) can phrase their own message without parsing ours.
 from __future__ import annotations
 
 __all__ = [
-    "LeakcheckError",
     "ConfigError",
+    "LeakcheckError",
+    "LeakcheckWarning",
+    "ResultsFileError",
     "ScenarioError",
     "ToolMissingError",
-    "ResultsFileError",
-    "LeakcheckWarning",
 ]
 
 

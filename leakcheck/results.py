@@ -13,30 +13,32 @@ import enum
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .errors import ResultsFileError
 from .units import format_quantity
 
 __all__ = [
     "SCHEMA_VERSION",
-    "Verdict",
-    "Evidence",
-    "Finding",
-    "Series",
-    "LeakedHandle",
     "AllocationSite",
     "Attribution",
     "CheckResult",
-    "TestRecord",
+    "Evidence",
+    "Finding",
+    "LeakedHandle",
     "RunResults",
+    "Series",
+    "TestRecord",
+    "Verdict",
+    "atomic_write_text",
     "load_results",
     "write_results",
-    "atomic_write_text",
 ]
 
 #: Bumped whenever a field changes meaning or disappears; adding fields keeps it.
@@ -202,16 +204,27 @@ class CheckResult:
     def __str__(self) -> str:
         head = "LEAKING" if self.leaking else "clean"
         lines = [f"{self.name}: {head} after {self.iterations} iterations (+{self.warmup} warm-up)"]
-        ordered = sorted(self.findings, key=lambda f: (not f.leaking, f.probe))
-        for f in ordered:
-            if f.leaking or f.verdict is not Verdict.UNAVAILABLE:
-                lines.append(("  LEAK " if f.leaking else "       ") + f.describe())
+        for f in self.findings:
+            if f.leaking:
+                lines.append("  LEAK " + f.describe())
+        others = [
+            f"{f.probe} {format_quantity(f.growth_per_iteration, f.unit)}"
+            + ("" if f.verdict is Verdict.BOUNDED else f" ({f.verdict.value})")
+            for f in self.findings
+            if not f.leaking and f.verdict is not Verdict.UNAVAILABLE
+        ]
+        if others:
+            lines.append("  within limits (growth/iteration): " + ", ".join(others))
         if self.handles:
-            lines.append("  left behind after teardown:")
-            for h in self.handles:
-                lines.append(f"    {h.describe()}")
-                if h.stack:
-                    lines.extend("      " + s for s in h.stack.rstrip().splitlines()[-6:])
+            lines.append(f"  left behind after teardown ({len(self.handles)}):")
+            groups = _group_handles(self.handles)
+            for (handle, count) in groups[:10]:
+                times = f" (x{count}, alike)" if count > 1 else ""
+                lines.append(f"    {handle.describe()}{times}")
+                if handle.stack:
+                    lines.extend("      " + s for s in handle.stack.rstrip().splitlines()[-6:])
+            if len(groups) > 10:
+                lines.append(f"    ... and {len(groups) - 10} more kinds")
         if self.attribution is not None and self.attribution.sites:
             lines.append("  top growing allocation sites:")
             for site in self.attribution.sites[:5]:
@@ -362,6 +375,18 @@ class RunResults:
             environment=dict(data.get("environment", {})),
             schema_version=version,
         )
+
+
+def _group_handles(handles: Sequence[LeakedHandle]) -> list[tuple[LeakedHandle, int]]:
+    """Handles that differ only by numbers (fd 7, Task-12) grouped, first seen first."""
+    groups: dict[tuple[str, str, str], list[Any]] = {}
+    for h in handles:
+        key = (h.kind, re.sub(r"\d+", "N", h.description), h.stack)
+        if key in groups:
+            groups[key][1] += 1
+        else:
+            groups[key] = [h, 1]
+    return [(h, n) for h, n in groups.values()]
 
 
 def _to_plain(value: Any) -> Any:

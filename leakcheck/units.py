@@ -7,7 +7,7 @@ import re
 
 from .errors import ConfigError
 
-__all__ = ["parse_size", "format_size", "format_quantity"]
+__all__ = ["format_quantity", "format_size", "parse_size"]
 
 _UNITS = {
     "": 1,

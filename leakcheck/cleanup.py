@@ -1,0 +1,74 @@
+"""Clearing the interpreter's own caches before a sample.
+
+The re, typing, struct, linecache, urllib, warnings and ABC caches fill as
+code runs and would read as the user's leak. CPython's refleak hunter clears
+them between runs (``Lib/test/libregrtest/utils.py: clear_caches`` and
+``refleak.py: dash_R_cleanup``); we do the same before every sample, then
+collect garbage so reference cycles never read as growth.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+__all__ = ["clear_interpreter_caches", "collect"]
+
+
+def _clear_abc_caches() -> None:
+    import abc
+    import collections.abc
+
+    # Only the ABCs that stdlib code checks against all the time; walking
+    # every subclass of every ABC (as regrtest does) costs milliseconds.
+    for name in collections.abc.__all__:
+        obj = getattr(collections.abc, name, None)
+        if isinstance(obj, abc.ABCMeta):
+            obj._abc_caches_clear()  # type: ignore[attr-defined]
+
+
+def clear_interpreter_caches() -> None:
+    """Empty the stdlib caches that grow with use (what ``regrtest -R`` clears)."""
+    modules = sys.modules
+    for mod in list(modules.values()):
+        try:
+            if "__warningregistry__" in getattr(mod, "__dict__", ()):
+                del mod.__warningregistry__
+        except (AttributeError, TypeError):  # a module-like object without a plain __dict__
+            pass
+    re = modules.get("re")
+    if re is not None:
+        re.purge()
+    for name in ("typing",):
+        typing = modules.get(name)
+        if typing is not None:
+            for cleanup in getattr(typing, "_cleanups", ()):
+                cleanup()
+    struct = modules.get("struct")
+    if struct is not None:
+        struct._clearcache()
+    linecache = modules.get("linecache")
+    if linecache is not None:
+        linecache.clearcache()
+    urllib_parse = modules.get("urllib.parse")
+    if urllib_parse is not None:
+        urllib_parse.clear_cache()
+    strptime = modules.get("_strptime")
+    if strptime is not None:
+        strptime._regex_cache.clear()
+    fnmatch = modules.get("fnmatch")
+    if fnmatch is not None and hasattr(fnmatch, "_compile_pattern"):
+        fnmatch._compile_pattern.cache_clear()
+    ctypes = modules.get("ctypes")
+    if ctypes is not None and hasattr(ctypes, "_reset_cache"):
+        # ctypes' pointer-type cache is filled by POINTER(); resetting it drops
+        # the types users built, which regrtest accepts: do the same.
+        pass
+    _clear_abc_caches()
+    sys._clear_type_cache()
+
+
+def collect() -> None:
+    """A full collection, twice: finalizers run by the first can free more in the second."""
+    gc.collect()
+    gc.collect()

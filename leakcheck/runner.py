@@ -1,0 +1,462 @@
+"""Running a step many times: warm-up, sampled iterations, verdicts, cleanup.
+
+One measuring loop serves sync and async steps: it is written as a
+coroutine, and for sync steps that coroutine never suspends, so it is driven
+to completion with a single ``send`` and no event loop. Async steps run on
+the running loop (:func:`run_async`) or on a loop leakcheck creates and
+closes (:func:`run`), after checking for pending tasks and timers first,
+since closing a loop cancels them and would hide the leak.
+
+The harness must not read as a leak: readings go into ``array`` buffers
+allocated before the baseline, garbage collection is frozen for everything
+that existed before it (``gc.freeze``) so each sample's collection only
+walks new objects, and interpreter caches are cleared before each sample.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import gc
+import inspect
+import math
+import os
+import sys
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .cleanup import clear_interpreter_caches
+from .config import Settings
+from .errors import LeakcheckError, ScenarioError
+from .handles import RECORDER, Allowlist, HandleSnapshot, fd_targets, settle
+from .probes import Probe, make_probes
+from .results import Attribution, CheckResult, Finding, LeakedHandle, Series, Verdict
+from .verdict import Judgement, judge
+
+__all__ = ["Hooks", "is_async_callable", "repeat", "run", "run_async"]
+
+Callback = Callable[..., Any]
+
+#: Fewest samples a first pass takes, however slow sampling is next to the step.
+MIN_SAMPLES = 20
+#: Share of the step's time that sampling may cost when k is chosen for us.
+SAMPLING_BUDGET = 0.15
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What the caller of the runner adds: where captures go, whether to attribute anyway."""
+
+    capture_dir: Path | None = None  #: per-check folder for flamegraphs (a report was asked for)
+    always_attribute: bool = False  #: run the attribution window even when nothing leaks
+    exclude_paths: tuple[str, ...] = ()  #: never count files under these as left behind
+    own_handles: bool = True  #: snapshot fds/threads/children/files around setup and teardown
+
+
+def is_async_callable(fn: object) -> bool:
+    """True for ``async def`` functions (also behind ``functools.partial``)."""
+    while hasattr(fn, "func"):
+        fn = fn.func  # type: ignore[attr-defined]
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+
+async def _call(fn: Callback | None, *args: Any) -> Any:
+    if fn is None:
+        return None
+    result = fn(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _drive(coro: Awaitable[Any]) -> Any:
+    """Run a coroutine that never suspends (the sync path) to its end."""
+    it = coro.__await__()
+    try:
+        it.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()  # type: ignore[attr-defined]
+    raise LeakcheckError(
+        "a step, setup or teardown returned an awaitable that needs an event loop, "
+        "but no callable was async; pass an `async def` function so leakcheck runs a loop"
+    )
+
+
+class _Samples:
+    """Readings of every probe, in buffers allocated up front (the heap must not see them)."""
+
+    def __init__(self, probes: Sequence[Probe], capacity: int) -> None:
+        self.probes = tuple(probes)
+        self.iterations = array.array("q", bytes(8 * capacity))
+        self.values = tuple(array.array("d", bytes(8 * capacity)) for _ in probes)
+        self.count = 0
+        self.capacity = capacity
+
+    def take(self, iteration: int) -> None:
+        clear_interpreter_caches()
+        gc.collect()
+        n = self.count
+        if n >= self.capacity:
+            return
+        values = self.values
+        probes = self.probes
+        # py_blocks, when present, is first: read it before anything else allocates
+        for j in range(len(probes)):
+            values[j][n] = probes[j].read()
+        self.iterations[n] = iteration
+        self.count = n + 1
+
+    def series(self, j: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+        n = self.count
+        return tuple(self.iterations[:n]), tuple(self.values[j][:n])
+
+
+def _order(probes: list[Probe]) -> list[Probe]:
+    return sorted(probes, key=lambda p: p.name != "py_blocks")
+
+
+@dataclass
+class _Run:
+    """The mutable state of one check while it runs."""
+
+    step: Callback
+    args: tuple[Any, ...]
+    settings: Settings
+    hooks: Hooks
+    name: str
+    notes: list[str] = field(default_factory=list)
+
+    async def iterate(self, first: int, last: int, every: int = 0, samples: _Samples | None = None) -> None:
+        step, args = self.step, self.args
+        for i in range(first, last + 1):
+            try:
+                result = step(*args)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                raise ScenarioError("step", i, exc) from exc
+            if samples is not None and i % every == 0:
+                samples.take(i)
+
+    async def warm_up(self) -> float:
+        """Run the warm-up; return the median seconds per iteration."""
+        n = max(self.settings.warmup, 3)  # a few timed iterations even with warmup=0
+        times = []
+        for i in range(1, n + 1):
+            t = time.perf_counter()
+            await self.iterate(i, i)
+            times.append(time.perf_counter() - t)
+        times.sort()
+        return times[len(times) // 2]
+
+    def choose_every(self, probes: Sequence[Probe], step_time: float) -> int:
+        s = self.settings
+        if s.sample_every:
+            return s.sample_every
+        scratch = _Samples(probes, 3)
+        t = time.perf_counter()
+        for _ in range(3):
+            scratch.take(0)
+        cost = (time.perf_counter() - t) / 3
+        k = math.ceil(cost / (SAMPLING_BUDGET * max(step_time, 1e-9)))
+        return max(1, min(k, s.iterations // MIN_SAMPLES or 1))
+
+
+def _findings(probes: Sequence[Probe], skipped: Sequence[Finding], samples: _Samples, s: Settings) -> tuple[list[Finding], list[Judgement]]:
+    findings = list(skipped)
+    judgements = []
+    for j, probe in enumerate(samples.probes):
+        x, y = samples.series(j)
+        limit = s.limit_for(probe.name)
+        jd = judge([float(v) for v in x], y, limit, alpha=s.alpha)
+        judgements.append(jd)
+        findings.append(
+            Finding(probe.name, probe.title, probe.unit, jd.evidence.slope, limit, jd.verdict, jd.evidence, jd.reason)
+        )
+    return findings, judgements
+
+
+def _unavailable(probes: Sequence[Probe]) -> tuple[list[Probe], list[Finding]]:
+    usable, skipped = [], []
+    for p in probes:
+        reason = p.unavailable()
+        if reason is None:
+            usable.append(p)
+        else:
+            skipped.append(Finding(p.name, p.title, p.unit, 0.0, p.default_limit, Verdict.UNAVAILABLE, None, reason))
+    return usable, skipped
+
+
+def _pending_tasks(baseline: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
+    current = asyncio.current_task()
+    return [t for t in asyncio.all_tasks() if t is not current and t not in baseline and not t.done()]
+
+
+def _pending_timers(loop: asyncio.AbstractEventLoop, baseline: set[object]) -> list[asyncio.TimerHandle]:
+    scheduled = getattr(loop, "_scheduled", ())  # private, but the only view of pending call_later()s
+    return [h for h in scheduled if h not in baseline and not h.cancelled()]
+
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ASYNCIO = os.path.dirname(os.path.abspath(asyncio.__file__))
+
+
+def _is_machinery(filename: str) -> bool:
+    return filename.startswith(_HERE) or filename.startswith(_ASYNCIO)
+
+
+def _describe_task(task: asyncio.Task[Any]) -> LeakedHandle:
+    coro = task.get_coro()
+    qualname = getattr(coro, "__qualname__", repr(coro))
+    origin = getattr(coro, "cr_origin", None) or ()
+    origin = [o for o in reversed(origin) if not _is_machinery(o[0])]
+    created = "".join(f'  File "{f}", line {ln}, in {fn}\n' for f, ln, fn in origin)
+    frames = task.get_stack(limit=1)
+    where = f" waiting at {frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else ""
+    stack = ("created at:\n" + created) if created else ""
+    return LeakedHandle("task", f"{task.get_name()}: {qualname}(){where}", stack)
+
+
+async def _leaked_tasks(baseline: set[asyncio.Task[Any]], timers: set[object], s: Settings) -> list[LeakedHandle]:
+    allow = Allowlist(tasks=s.allow_tasks)
+    deadline = time.monotonic() + s.grace
+    delay = 0.001
+    while True:
+        for _ in range(3):
+            await asyncio.sleep(0)  # let finishing tasks finish
+        pending = _pending_tasks(baseline)
+        leaked = []
+        for t in pending:
+            handle = _describe_task(t)
+            coro_name = getattr(t.get_coro(), "__qualname__", "")
+            if not (allow.allows(handle, t.get_name()) or allow.allows(handle, coro_name)):
+                leaked.append(handle)
+        if not leaked or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    loop = asyncio.get_running_loop()
+    for h in _pending_timers(loop, timers):
+        cb = getattr(h, "_callback", None)
+        if getattr(cb, "__module__", "").startswith("asyncio"):
+            continue  # a pending sleep's wake-up: its task is reported already
+        leaked.append(LeakedHandle("timer", f"call_later({getattr(cb, '__qualname__', cb)!s}) pending"))
+    return leaked
+
+
+async def _attribute(run: _Run, findings: Sequence[Finding], every: int) -> Attribution | None:
+    s, hooks = run.settings, run.hooks
+    leaking = [f for f in findings if f.leaking]
+    if s.attribution == "off" or not (leaking or hooks.always_attribute):
+        return None
+    try:
+        from .attribution import open_window
+    except ImportError as exc:  # the attribution package is optional at import time
+        return Attribution(notes=(f"attribution unavailable: {exc}",))
+    native = [f for f in leaking if f.probe in ("native_heap", "rss", "uss")]
+    window = open_window(
+        s.attribution,
+        iterations=s.attribution_iterations,
+        frames=s.tracemalloc_frames,
+        capture_dir=hooks.capture_dir,
+        # A flamegraph costs seconds: only for what leaks.
+        flamegraph=hooks.capture_dir is not None and bool(leaking),
+        native_suspected=bool(native),
+        native_growth=native[0].growth_per_iteration if native else None,
+    )
+    step, args = run.step, run.args
+    # No user code runs inside the window's own calls: descriptors that appear
+    # there and stay open are the tracer's (memray's first Tracker keeps a pipe).
+    appeared: set[tuple[int, str]] = set()
+
+    def traced(call: Callable[..., Any], *a: Any) -> Any:
+        before = set(fd_targets().items())
+        try:
+            return call(*a)
+        finally:
+            appeared.update(set(fd_targets().items()) - before)
+
+    traced(window.start)
+    try:
+        for i in range(1, s.attribution_iterations + 1):
+            result = step(*args)
+            if inspect.isawaitable(result):
+                await result
+            gc.collect()
+            traced(window.checkpoint, i)
+    finally:
+        attribution = traced(window.finish, s.attribution_iterations)
+        RECORDER.harness_fds |= appeared & set(fd_targets().items())
+    return attribution
+
+
+async def _check(
+    step: Callback,
+    setup: Callback | None,
+    teardown: Callback | None,
+    settings: Settings,
+    name: str,
+    hooks: Hooks,
+    is_async: bool,
+) -> CheckResult:
+    started = time.perf_counter()
+    probes = _order(make_probes(settings.probes))
+    allow = Allowlist(settings.allow_threads, settings.allow_tasks, settings.allow_files)
+    RECORDER.start(exclude=hooks.exclude_paths)
+    old_depth = sys.get_coroutine_origin_tracking_depth()
+    if is_async:
+        sys.set_coroutine_origin_tracking_depth(max(old_depth, 8))
+    handles: list[LeakedHandle] = []
+    attribution = None
+    try:
+        before = HandleSnapshot.take() if hooks.own_handles else None
+        try:
+            value = await _call(setup)
+        except Exception as exc:
+            raise ScenarioError("setup", None, exc) from exc
+        run = _Run(step, () if setup is None else (value,), settings, hooks, name)
+        try:
+            step_time = await run.warm_up()
+            loop = asyncio.get_running_loop() if is_async else None
+            task_baseline = set(asyncio.all_tasks()) if loop else set()
+            timer_baseline = set(getattr(loop, "_scheduled", ())) if loop else set()
+            usable, skipped = _unavailable(probes)
+            gc.collect()
+            gc.freeze()  # each sample's collection then only walks objects the step made
+            try:
+                every = run.choose_every(usable, step_time)
+                samples = _Samples(usable, settings.cap // every + 2)
+                samples.take(0)
+                done, target = 0, settings.iterations
+                while True:
+                    await run.iterate(done + 1, target, every, samples)
+                    done = target
+                    findings, judgements = _findings(probes, skipped, samples, settings)
+                    unsure = any(j.verdict is Verdict.INCONCLUSIVE for j in judgements)
+                    # An unbounded verdict is confirmed over twice the first span:
+                    # a slow plateau or a long sawtooth shows itself by then.
+                    unconfirmed = done < 2 * settings.iterations and any(
+                        j.verdict is Verdict.UNBOUNDED for j in judgements
+                    )
+                    if not (unsure or unconfirmed) or done >= settings.cap:
+                        break
+                    target = min(settings.cap, done + settings.iterations)
+            finally:
+                gc.unfreeze()
+            if loop is not None:
+                handles.extend(await _leaked_tasks(task_baseline, timer_baseline, settings))
+            attribution = await _attribute(run, findings, every)
+        finally:
+            try:
+                await _call(teardown, *run.args)
+            except Exception as exc:
+                raise ScenarioError("teardown", None, exc) from exc
+    finally:
+        RECORDER.stop()
+        if is_async:
+            sys.set_coroutine_origin_tracking_depth(old_depth)
+    if before is not None:
+        handles.extend(settle(before, allow, grace=settings.grace))
+    return CheckResult(
+        name=name,
+        iterations=done,
+        warmup=settings.warmup,
+        findings=tuple(findings),
+        samples=tuple(
+            Series(p.name, p.unit, *samples.series(j)) for j, p in enumerate(samples.probes)
+        ),
+        handles=tuple(handles),
+        attribution=attribution,
+        duration=time.perf_counter() - started,
+        notes=tuple(run.notes),
+    )
+
+
+async def run_async(
+    step: Callback,
+    *,
+    settings: Settings,
+    name: str = "",
+    setup: Callback | None = None,
+    teardown: Callback | None = None,
+    hooks: Hooks = Hooks(),
+) -> CheckResult:
+    """Check ``step`` on the running event loop."""
+    return await _check(step, setup, teardown, settings, name or _name_of(step), hooks, True)
+
+
+def run(
+    step: Callback,
+    *,
+    settings: Settings,
+    name: str = "",
+    setup: Callback | None = None,
+    teardown: Callback | None = None,
+    hooks: Hooks = Hooks(),
+) -> CheckResult:
+    """Check ``step``; async callables run on an event loop leakcheck creates and closes."""
+    name = name or _name_of(step)
+    if not any(is_async_callable(f) for f in (step, setup, teardown) if f is not None):
+        return _drive(_check(step, setup, teardown, settings, name, hooks, False))  # type: ignore[no-any-return]
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise LeakcheckError(
+            "leakcheck.check() was called with an async step inside a running event loop; "
+            "use `await leakcheck.check_async(...)` there instead"
+        )
+    return _run_on_new_loop(_check(step, setup, teardown, settings, name, hooks, True))
+
+
+def _run_on_new_loop(coro: Awaitable[Any]) -> Any:
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+
+async def _repeat(step: Callback, n: int) -> None:
+    for i in range(1, n + 1):
+        try:
+            await _call(step)
+        except Exception as exc:
+            raise ScenarioError("step", i, exc) from exc
+
+
+def repeat(step: Callback, n: int) -> None:
+    """Run ``step`` ``n`` times without measuring (for valgrind and other outside tools)."""
+    if is_async_callable(step):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            _run_on_new_loop(_repeat(step, n))
+            return
+        raise LeakcheckError("repeat() with an async step inside a running loop; await repeat_async()")
+    _drive(_repeat(step, n))
+
+
+async def repeat_async(step: Callback, n: int) -> None:
+    """Run ``step`` ``n`` times on the running loop without measuring."""
+    await _repeat(step, n)
+
+
+def _name_of(fn: object) -> str:
+    mod = getattr(fn, "__module__", "") or ""
+    qual = getattr(fn, "__qualname__", None) or repr(fn)
+    return f"{mod}.{qual}" if mod and mod != "__main__" else str(qual)
