@@ -10,19 +10,20 @@ neither, which is the ``warmer_never_stopped`` fault.)
 Usage::
 
     async with QueryCache(pool, max_entries=128, ttl=30) as cache:
-        cache.start_warming([(queries.inbox, ()), (queries.projects, ())], interval=10)
-        tasks = await cache.get(queries.inbox)
+        cache.start_warming([queries.inbox, partial(queries.logbook, limit=50)], interval=10)
+        tasks = await cache.get(queries.logbook, limit=50)
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Hashable, Iterable
+from collections.abc import Awaitable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 
@@ -39,8 +40,7 @@ _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Query = Callable[..., Awaitable[Any]]
-"""A query function from :mod:`.queries`: ``await query(pool, *args)``."""
-WarmSpec = tuple[Query, tuple[Hashable, ...]]
+"""A query function from :mod:`.queries`: ``await query(pool, *args, **kwargs)``."""
 
 
 class CacheClosed(RuntimeError):
@@ -114,15 +114,17 @@ class QueryCache:
         """Whether a warming task started by this cache is still running."""
         return self._warmer is not None and not self._warmer.done()
 
-    async def get(self, query: Callable[..., Awaitable[T]], *args: Hashable) -> T:
-        """Return ``await query(pool, *args)``, from the cache while fresh.
+    async def get(
+        self, query: Callable[..., Awaitable[T]], *args: Hashable, **kwargs: Hashable
+    ) -> T:
+        """Return ``await query(pool, *args, **kwargs)``, from the cache while fresh.
 
         Two concurrent misses for one key both run the query; the later result
         wins. That is cheaper than coordinating them for read-only lists.
         """
         if self._closed:
             raise CacheClosed("QueryCache.get() after close(); create a new cache")
-        key = self._key(query, args)
+        key = self._key(query, args, kwargs)
         entry = self._entries.get(key)
         if entry is not None and entry.expires_at > self._clock():
             self._entries.move_to_end(key)
@@ -132,28 +134,35 @@ class QueryCache:
             del self._entries[key]
             self._expirations += 1
         self._misses += 1
-        return await self._run_and_store(key, query, args)
+        return await self._run_and_store(key, query, args, kwargs)
 
-    async def refresh(self, query: Callable[..., Awaitable[T]], *args: Hashable) -> T:
+    async def refresh(
+        self, query: Callable[..., Awaitable[T]], *args: Hashable, **kwargs: Hashable
+    ) -> T:
         """Run the query now and cache its result, fresh or not."""
         if self._closed:
             raise CacheClosed("QueryCache.refresh() after close(); create a new cache")
-        return await self._run_and_store(self._key(query, args), query, args)
+        return await self._run_and_store(self._key(query, args, kwargs), query, args, kwargs)
 
     def invalidate(self) -> None:
         """Forget every entry, e.g. when the database changed on disk."""
         self._entries.clear()
 
-    def start_warming(self, queries: Iterable[WarmSpec], *, interval: float = 30.0) -> None:
-        """Re-run ``queries`` (pairs of query function and arguments) every ``interval`` s.
+    def start_warming(
+        self, queries: Iterable[Query | functools.partial[Awaitable[Any]]], *, interval: float = 30.0
+    ) -> None:
+        """Re-run ``queries`` every ``interval`` seconds, keeping their entries fresh.
 
+        Each is a query function or a :func:`functools.partial` of one with its
+        arguments, cached under the same key as the equivalent :meth:`get`.
         The task stops on :meth:`close` or when the pool closes.
         """
         if self._closed:
             raise CacheClosed("QueryCache.start_warming() after close()")
         if self.warming:
             raise RuntimeError("this cache is already warming; close it to stop")
-        warm = self._warm_until_closed(list(queries), interval)
+        calls = [q if isinstance(q, functools.partial) else functools.partial(q) for q in queries]
+        warm = self._warm_until_closed(calls, interval)
         self._warmer = asyncio.get_running_loop().create_task(warm, name="things3-cache-warmer")
 
     async def close(self) -> None:
@@ -175,18 +184,22 @@ class QueryCache:
         # would also swallow a cancellation of close() itself.
         await asyncio.gather(warmer, return_exceptions=True)
 
-    def _key(self, query: Query, args: tuple[Hashable, ...]) -> Hashable:
-        name = f"{query.__module__}.{query.__qualname__}"
+    def _key(self, query: Query, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Hashable:
+        key = (f"{query.__module__}.{query.__qualname__}", args, tuple(sorted(kwargs.items())))
         if faults.enabled("unbounded_cache"):
             # FAULT(unbounded_cache): a per-call value (upstream: a request id)
             # slips into the key, so no two calls ever share an entry.
-            return (name, args, next(self._calls))
-        return (name, args)
+            return (*key, next(self._calls))
+        return key
 
     async def _run_and_store(
-        self, key: Hashable, query: Callable[..., Awaitable[T]], args: tuple[Hashable, ...]
+        self,
+        key: Hashable,
+        query: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
     ) -> T:
-        value = await query(self.pool, *args)
+        value = await query(self.pool, *args, **kwargs)
         self._entries[key] = _Entry(value, self._clock() + self.ttl)
         self._entries.move_to_end(key)
         if faults.enabled("unbounded_cache"):
@@ -197,11 +210,14 @@ class QueryCache:
             self._evictions += 1
         return value
 
-    async def _warm_until_closed(self, queries: list[WarmSpec], interval: float) -> None:
+    async def _warm_until_closed(
+        self, calls: list[functools.partial[Awaitable[Any]]], interval: float
+    ) -> None:
         while True:
-            for query, args in queries:
+            for call in calls:
+                query, args, kwargs = call.func, call.args, call.keywords
                 try:
-                    await self._run_and_store(self._key(query, args), query, args)
+                    await self._run_and_store(self._key(query, args, kwargs), query, args, kwargs)
                 except PoolClosed:
                     return
                 except (sqlite3.Error, PoolTimeout):
