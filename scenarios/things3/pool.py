@@ -59,8 +59,8 @@ class Pool:
     Between ``min_size`` and ``max_size`` connections are open. Connections
     idle for longer than ``idle_timeout`` seconds are closed by
     :meth:`prune_idle` (and by a background task every ``prune_interval``
-    seconds, if given) until ``min_size`` remain. Prefer :meth:`open`, which
-    also opens the first ``min_size`` connections.
+    seconds, if given to :meth:`open`) until ``min_size`` remain. Prefer
+    :meth:`open`; a pool constructed directly opens connections only on demand.
     """
 
     def __init__(
@@ -72,7 +72,6 @@ class Pool:
         acquire_timeout: float = 5.0,
         idle_timeout: float = 300.0,
         health_check: bool = True,
-        prune_interval: float | None = None,
     ) -> None:
         if not 0 <= min_size <= max_size or max_size < 1:
             raise ValueError(f"need 0 <= min_size <= max_size and max_size >= 1, got"
@@ -85,7 +84,6 @@ class Pool:
         self.acquire_timeout = acquire_timeout
         self.idle_timeout = idle_timeout
         self.health_check = health_check
-        self._prune_interval = prune_interval
         # Idle connections are reused last-in first-out: the most recently used
         # one has the warmest page cache, and the oldest ones drift to the left
         # where prune_idle() finds them.
@@ -115,7 +113,7 @@ class Pool:
             raise FileNotFoundError(f"no database at {path}")
         pool = cls(
             path, min_size=min_size, max_size=max_size, acquire_timeout=acquire_timeout,
-            idle_timeout=idle_timeout, health_check=health_check, prune_interval=prune_interval,
+            idle_timeout=idle_timeout, health_check=health_check,
         )
         try:
             for _ in range(min_size):
