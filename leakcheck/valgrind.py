@@ -727,7 +727,7 @@ def run_valgrind(
         shutil.rmtree(work, ignore_errors=True)
         log_path = None
     return ValgrindReport(
-        status=status,  # type: ignore[arg-type]
+        status=status,
         per_iteration_definite=per_kind["Leak_DefinitelyLost"],
         per_iteration_indirect=per_kind["Leak_IndirectlyLost"],
         per_iteration_possible=per_kind["Leak_PossiblyLost"],

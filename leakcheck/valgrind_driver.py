@@ -54,7 +54,7 @@ def load_callable(spec: str) -> Callable[[], Any]:
             raise ValueError(f"target {spec!r}: {str(path)!r} has no attribute {name!r}") from None
     if not callable(func):
         raise TypeError(f"target {spec!r}: {name!r} is not callable")
-    return func  # type: ignore[return-value]
+    return func
 
 
 def _run(func: Callable[[], Any], calls: int) -> None:

@@ -228,7 +228,7 @@ def _collect(elements: Iterable[ET.Element]) -> tuple[list[LossRecord], list[Mem
 
 def parse_memcheck_xml_text(text: str) -> MemcheckRun:
     """Parse memcheck XML given as a string; see :func:`parse_memcheck_xml`."""
-    parser = ET.XMLPullParser(events=("end",))
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
     errors: list[ET.Element] = []
     fatal_signal: str | None = None
     pid: int | None = None
@@ -240,8 +240,10 @@ def parse_memcheck_xml_text(text: str) -> MemcheckRun:
     except ET.ParseError:
         pass  # truncated or garbled: keep what was read, report incomplete
     try:
-        for _event, element in parser.read_events():
-            events.append(element)
+        for event in parser.read_events():
+            element = event[-1]  # ("end", element): the only event asked for
+            if isinstance(element, ET.Element):
+                events.append(element)
     except ET.ParseError:
         pass  # the parser queues its error after the events it could read
     for element in events:

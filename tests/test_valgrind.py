@@ -213,22 +213,20 @@ def test_crash_is_reported_as_crashed_with_log(tmp_path: Path, private_tmp: Path
 
 
 @pytest.fixture(scope="module")
-def repeat_mode_plugin() -> None:
+def repeat_mode_plugin(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Skip until the leakcheck plugin supports ``--leak-mode=repeat`` (issue 5 wiring)."""
     help_text = subprocess.run(
         [sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider"],
         capture_output=True,
         text=True,
-        cwd=REPO,
+        cwd=tmp_path_factory.mktemp("plugin-probe"),  # outside this project's ini
         check=False,
     ).stdout
     if "--leak-mode" not in help_text:
         pytest.skip("the leakcheck pytest plugin does not offer --leak-mode=repeat yet")
 
 
-def test_pytest_node_id_target(
-    tmp_path: Path, private_tmp: Path, repeat_mode_plugin: None
-) -> None:
+def test_pytest_node_id_target(tmp_path: Path, private_tmp: Path, repeat_mode_plugin: None) -> None:
     """Needs the plugin's ``--leak-mode=repeat``; skipped until it exists."""
     target = build_extension(tmp_path / "node", fixed=False)
     (target.parent / "test_leaky.py").write_text(
