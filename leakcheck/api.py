@@ -36,7 +36,7 @@ def capture_dir_for(report_dir: Path, test_id: str) -> Path:
     """Where the flamegraph and captures of ``test_id`` go under a report directory."""
     from .report.html import safe_name
 
-    return report_dir / "flamegraphs" / safe_name(test_id)
+    return report_dir / "tests" / safe_name(test_id)
 
 
 def check(

@@ -217,6 +217,7 @@ def resolve(
     naming the setting, the value and where it came from.
     """
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for key in marker or {}:
         if key not in _BY_NAME or not _BY_NAME[key].marker:
             known = ", ".join(o.name for o in OPTIONS if o.marker)
@@ -229,13 +230,14 @@ def resolve(
             if raw is None or (isinstance(raw, (str, list, tuple)) and len(raw) == 0):
                 continue
             values[option.name] = option.parse(raw, option.name, source)
+            sources[option.name] = source
             break
     try:
         return Settings(**values)
     except ConfigError as exc:
         if exc.source:
             raise
-        raise ConfigError(exc.name, exc.value, exc.problem, marker_source) from None
+        raise ConfigError(exc.name, exc.value, exc.problem, sources.get(exc.name, marker_source)) from None
 
 
 def add_options(addoption: Callable[..., Any], *, prefix: str = "--leak-") -> None:
