@@ -219,10 +219,12 @@ def _findings_table(result: CheckResult) -> str:
     ):
         evidence = escape(f.evidence.describe(f.unit)) if f.evidence is not None else ""
         note = f'<br><span class="muted">{escape(f.note)}</span>' if f.note else ""
+        unavailable = f.verdict is Verdict.UNAVAILABLE
+        growth = "–" if unavailable else escape(_rate(f.growth_per_iteration, f.unit))
         rows.append(
             f'<tr><td>{escape(f.title)}<br><span class="muted id">{escape(f.probe)}</span></td>'
             f"<td>{_badge(f.verdict.value)}</td>"
-            f'<td class="num">{escape(_rate(f.growth_per_iteration, f.unit))}</td>'
+            f'<td class="num">{growth}</td>'
             f'<td class="num">{escape(_rate(f.limit, f.unit))}</td><td>{evidence}{note}</td></tr>'
         )
     return (
@@ -240,6 +242,8 @@ def _charts(result: CheckResult) -> str:
     for series in ordered:
         finding = findings.get(series.probe)
         title = finding.title if finding is not None else series.probe
+        if series.unit != "B":
+            title = f"{title} ({series.unit})"
         boxes.append(
             f'<div class="chartbox"><h3>{escape(title)} {_badge(finding.verdict.value) if finding else ""}'
             f"</h3>{chart(series, finding, title=title)}"

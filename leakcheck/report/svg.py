@@ -31,6 +31,34 @@ def _fit_intercept(xs: Sequence[float], ys: Sequence[float], slope: float) -> fl
     return rest[len(rest) // 2]
 
 
+def _axis_label(value: float, unit: str, span: float) -> str:
+    """A tick label precise enough that neighbouring ticks differ, without the count unit."""
+    if unit == "B":
+        scale, name = 1.0, "B"
+        for factor, label in ((1024.0**3, "GiB"), (1024.0**2, "MiB"), (1024.0, "KiB")):
+            if max(abs(value), span) >= factor:
+                scale, name = factor, label
+                break
+        scaled_span = span / scale
+        digits = 0 if scaled_span >= 10 or name == "B" else (1 if scaled_span >= 1 else 2)
+        return f"{value / scale:,.{digits}f} {name}"
+    digits = 0 if span >= 10 else (1 if span >= 1 else 2)
+    return f"{value:,.{digits}f}"
+
+
+def _y_range(ys: Sequence[float], finding: Finding | None, x_span: float) -> tuple[float, float]:
+    """Data range, widened so growth within the limit never fills the whole height."""
+    lo, hi = min(ys), max(ys)
+    if finding is not None and finding.limit is not None and math.isfinite(finding.limit):
+        allowed = abs(finding.limit) * x_span
+        if hi - lo < allowed:
+            mid = (hi + lo) / 2
+            lo, hi = mid - allowed / 2, mid + allowed / 2
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1, hi + 1
+    return lo, hi
+
+
 def _polyline(points: Sequence[tuple[float, float]]) -> str:
     return " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
 
@@ -51,16 +79,14 @@ def chart(
             f'<svg class="chart" role="img" aria-label="{label}" width="{width}" height="40">'
             f'<text x="8" y="24" class="axis">not enough samples to plot</text></svg>'
         )
-    left, right, top, bottom = 78, 12, 14, 26
+    left, right, top, bottom = 86, 12, 14, 26
     pw, ph = width - left - right, height - top - bottom
     x0, x1 = xs[0], xs[-1]
     slope = finding.growth_per_iteration if finding is not None else 0.0
     slope = slope if slope is not None and math.isfinite(slope) else 0.0
     intercept = _fit_intercept(xs, ys, slope)
     fit_ys = [intercept + slope * x0, intercept + slope * x1]
-    lo, hi = min(ys + fit_ys), max(ys + fit_ys)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 1, hi + 1
+    lo, hi = _y_range(ys + fit_ys, finding, x1 - x0)
     pad = (hi - lo) * 0.06
     lo, hi = lo - pad, hi + pad
     span_x = (x1 - x0) or 1.0
@@ -89,7 +115,7 @@ def chart(
         value = hi - (hi - lo) * frac
         y = top + ph * frac
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        text = html.escape(format_quantity(value, series.unit))
+        text = html.escape(_axis_label(value, series.unit, hi - lo))
         parts.append(
             f'<text x="{left - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{text}</text>'
         )
@@ -126,9 +152,7 @@ def sparkline(
     xs, ys = _thin([float(i) for i in series.iterations], list(series.values))
     if len(xs) < 2:
         return ""
-    lo, hi = min(ys), max(ys)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 1, hi + 1
+    lo, hi = _y_range(ys, finding, xs[-1] - xs[0])
     span_x = (xs[-1] - xs[0]) or 1.0
     pts = [
         (1 + (x - xs[0]) / span_x * (width - 2), 2 + (hi - y) / (hi - lo) * (height - 4))
