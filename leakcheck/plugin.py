@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import os
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,8 @@ class LeakPlugin:
                 self.report_dir = ensure_writable_report_dir(Path(str(report)))
             except ConfigError as exc:
                 raise pytest.UsageError(f"leakcheck: {exc}") from None
-        self.valgrind = bool(config.getoption("leak_valgrind"))
+        # Inside the valgrind child the test runs in repeat mode, whatever addopts say.
+        self.valgrind = bool(config.getoption("leak_valgrind")) and not os.environ.get("LEAKCHECK_VALGRIND_CHILD")
         self.records: dict[str, TestRecord] = {}
         self.wide_handles: set[object] = set()
         self.is_worker = hasattr(config, "workerinput")
@@ -183,7 +185,30 @@ class LeakPlugin:
         if result.leaking:
             pytest.fail(str(result), pytrace=False)
 
-    # -- running: async tests without pytest-asyncio ----------------------
+    # -- running: valgrind children, async tests without pytest-asyncio ----
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        """Under ``--leak-valgrind``, run the test in a memcheck child instead of here."""
+        settings = item.stash.get(_SETTINGS, None)
+        if not self.valgrind or settings is None or settings.mode != "check":
+            return
+        from .valgrind import ValgrindNotFoundError, run_valgrind
+
+        try:
+            report = run_valgrind(
+                item.nodeid,
+                iterations=min(settings.iterations, 10),
+                warmup=min(settings.warmup, 2),
+                cwd=item.config.rootpath,
+            )
+        except ValgrindNotFoundError as exc:
+            pytest.skip(str(exc))
+        item.user_properties.append(("leakcheck-valgrind", report.to_dict()))
+        if not report.ok:
+            pytest.fail(str(report), pytrace=False)
+        # The body ran in the child; stop pytest from running it again here.
+        item.obj = _ran_elsewhere_async if is_async_callable(item.obj) else _ran_elsewhere  # type: ignore[attr-defined]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
@@ -283,7 +308,10 @@ class LeakPlugin:
             else:
                 outcome = "passed"
             message = "" if report.passed else report.longreprtext
-            self.records[report.nodeid] = TestRecord(report.nodeid, outcome, result, message, worker_name)
+            extra = {"valgrind": props["leakcheck-valgrind"]} if "leakcheck-valgrind" in props else {}
+            if extra and report.failed and result is None:
+                outcome = "leaking"
+            self.records[report.nodeid] = TestRecord(report.nodeid, outcome, result, message, worker_name, extra)
         elif report.when == "teardown" and _PROP_HANDLES in props and old is not None:
             handles = tuple(LeakedHandle(**h) for h in props[_PROP_HANDLES])
             result = old.result
@@ -311,6 +339,14 @@ class LeakPlugin:
         if self.report_dir is not None:
             line += f"; report: {self.report_dir / 'index.html'}"
         terminalreporter.write_sep("-", line)
+
+
+def _ran_elsewhere(**kwargs: Any) -> None:
+    """Stands in for a test body that already ran in a valgrind child."""
+
+
+async def _ran_elsewhere_async(**kwargs: Any) -> None:
+    """The async twin of :func:`_ran_elsewhere`."""
 
 
 def _capture_dir(report_dir: Path, nodeid: str) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import json
+import math
 import os
 import platform
 import re
@@ -252,16 +253,16 @@ class CheckResult:
                     probe=f["probe"],
                     title=f["title"],
                     unit=f["unit"],
-                    growth_per_iteration=float(f["growth_per_iteration"]),
-                    limit=float(f["limit"]),
+                    growth_per_iteration=_num(f["growth_per_iteration"]),
+                    limit=_num(f["limit"]),
                     verdict=Verdict(f["verdict"]),
-                    evidence=Evidence(**f["evidence"]) if f.get("evidence") else None,
+                    evidence=_evidence(f["evidence"]) if f.get("evidence") else None,
                     note=f.get("note", ""),
                 )
                 for f in data["findings"]
             ),
             samples=tuple(
-                Series(s["probe"], s["unit"], tuple(s["iterations"]), tuple(float(v) for v in s["values"]))
+                Series(s["probe"], s["unit"], tuple(s["iterations"]), tuple(_num(v) for v in s["values"]))
                 for s in data.get("samples", ())
             ),
             handles=tuple(LeakedHandle(**h) for h in data.get("handles", ())),
@@ -269,7 +270,15 @@ class CheckResult:
             if attribution is None
             else Attribution(
                 sites=tuple(
-                    AllocationSite(**{**s, "traceback": tuple(s["traceback"])})
+                    AllocationSite(
+                        **{
+                            **s,
+                            "traceback": tuple(s["traceback"]),
+                            "bytes_per_iteration": _num(s["bytes_per_iteration"]),
+                            "blocks_per_iteration": _num(s["blocks_per_iteration"]),
+                            "correlation": _num(s["correlation"]),
+                        }
+                    )
                     for s in attribution.get("sites", ())
                 ),
                 notes=tuple(attribution.get("notes", ())),
@@ -387,6 +396,15 @@ def _group_handles(handles: Sequence[LeakedHandle]) -> list[tuple[LeakedHandle, 
         else:
             groups[key] = [h, 1]
     return [(h, n) for h, n in groups.values()]
+
+
+def _num(value: object) -> float:
+    """A float from JSON, where NaN was written as ``null``."""
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
+
+
+def _evidence(data: Mapping[str, Any]) -> Evidence:
+    return Evidence(**{k: (int(v) if k == "samples" else _num(v)) for k, v in data.items()})
 
 
 def _to_plain(value: Any) -> Any:
