@@ -199,6 +199,15 @@ class MeasureDelta:
             return None
         return self.current_growth / self.baseline_growth - 1.0
 
+    def shown_change(self) -> str:
+        """The relative change for people, or ``""`` when the baseline is noise around zero."""
+        rel = self.relative_change
+        if rel is None or self.baseline_growth is None:
+            return ""
+        if self.limit > 0 and abs(self.baseline_growth) < 0.1 * self.limit:
+            return ""  # -0.003 -> 0.002 blocks/iteration is not "-167%"
+        return f"{rel:+.0%}"
+
     def describe(self) -> str:
         """One line for people."""
         base = (
@@ -210,9 +219,8 @@ class MeasureDelta:
             "-" if self.current_growth is None else format_quantity(self.current_growth, self.unit)
         )
         text = f"{self.title}: {base}/iter -> {cur}/iter"
-        rel = self.relative_change
-        if rel is not None:
-            text += f" ({rel:+.0%})"
+        if self.shown_change():
+            text += f" ({self.shown_change()})"
         if self.p_value is not None:
             text += f", p={self.p_value:.2g}"
         if self.reason:
@@ -599,6 +607,17 @@ def _summary_counts(c: Comparison) -> str:
     return ", ".join(parts)
 
 
+def _by_status(measures: Sequence[MeasureDelta]) -> list[MeasureDelta]:
+    order = {REGRESSED: 0, IMPROVED: 1, UNCHANGED: 2, NOT_COMPARED: 3}
+    return sorted(measures, key=lambda m: order.get(m.status, 9))
+
+
+def _test_level_reasons(t: TestDelta) -> list[str]:
+    """The reasons not already shown on a measure's own line."""
+    probes = tuple(f"{m.probe}: " for m in t.measures)
+    return [r for r in t.reasons if not r.startswith(probes)] if probes else list(t.reasons)
+
+
 def format_text(
     c: Comparison, *, baseline_name: str = "baseline", current_name: str = "current"
 ) -> str:
@@ -617,10 +636,10 @@ def format_text(
     for t in sorted(c.tests, key=lambda t: (order.get(t.status, 9), t.id)):
         lines.append("")
         lines.append(f"{t.status.upper():<12} {t.id}")
-        lines.extend(f"    - {r}" for r in t.reasons)
-        for m in t.measures:
+        lines.extend(f"    - {r}" for r in _test_level_reasons(t))
+        for m in _by_status(t.measures):
             flag = {REGRESSED: "REGRESSION ", IMPROVED: "improved   "}.get(m.status, "           ")
-            lines.append(f"    {flag}{m.probe}: {m.describe()}")
+            lines.append(f"    {flag}{m.describe()}")
     if c.missing:
         lines.append("")
         lines.append("in the baseline only (missing from the current run):")
@@ -671,17 +690,15 @@ def format_markdown(
             why = "; ".join(t.reasons)
             lines.append(f"| {status} | {_md(t.id)} | | | | | | {_md(why)} |")
             continue
-        for i, m in enumerate(t.measures):
+        for i, m in enumerate(_by_status(t.measures)):
             first = i == 0
             base = "–" if m.baseline_growth is None else format_quantity(m.baseline_growth, m.unit)
             cur = "–" if m.current_growth is None else format_quantity(m.current_growth, m.unit)
-            rel = m.relative_change
-            change = "" if rel is None else f"{rel:+.0%}"
+            change = m.shown_change()
             p = "" if m.p_value is None else f"{m.p_value:.2g}"
             why = m.reason
-            if first and t.reasons and m.status != REGRESSED:
-                test_level = [r for r in t.reasons if not r.startswith(f"{m.probe}:")]
-                why = "; ".join(test_level + ([m.reason] if m.reason else []))
+            if first:
+                why = "; ".join(_test_level_reasons(t) + ([m.reason] if m.reason else []))
             mark = "**" if m.status == REGRESSED else ""
             lines.append(
                 f"| {status if first else ''} | {_md(t.id) if first else ''} | {mark}{_md(m.title)}{mark} "

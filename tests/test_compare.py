@@ -303,7 +303,7 @@ def test_command_exit_status_and_output(
     assert _run_cli([str(base), str(same)]) == EXIT_OK
     out = capsys.readouterr().out
     assert "OK: 0 regressed" in out
-    assert "py_blocks" in out and "blocks/iter" in out
+    assert "py blocks: " in out and "blocks/iter" in out
 
     assert run_compare_command(_ns(base, worse)) == EXIT_REGRESSION
     out = capsys.readouterr().out
