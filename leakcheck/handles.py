@@ -102,6 +102,12 @@ class Recorder:
         elif event == "os.rename":
             self._forget(args[0])
             self._remember(args[1])
+        elif event == "sqlite3.connect":
+            # sqlite creates its database file in C, with no "open" event of its own.
+            db = args[0]
+            if isinstance(db, (str, bytes, os.PathLike)) and os.fsdecode(db) not in ("", ":memory:"):
+                if not os.fsdecode(db).startswith("file:") and not os.path.exists(db):
+                    self._remember(db)
         elif event == "os.mkdir":
             if isinstance(args[0], (str, bytes, os.PathLike)) and not os.path.exists(args[0]):
                 self._remember(args[0])

@@ -365,6 +365,11 @@ class RunResults:
                 "re-run the suite or use the leakcheck release that wrote it",
             )
         try:
+            environment = data.get("environment", {})
+            if not isinstance(environment, Mapping):
+                raise TypeError(f"environment is a {type(environment).__name__}, expected an object")
+            if not isinstance(data["tests"], list):
+                raise TypeError("tests is not a list")
             tests = tuple(
                 TestRecord(
                     id=t["id"],
@@ -377,11 +382,11 @@ class RunResults:
                 for t in data["tests"]
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ResultsFileError(path, f"malformed test record: {type(exc).__name__}: {exc}") from exc
+            raise ResultsFileError(path, f"malformed results: {type(exc).__name__}: {exc}") from exc
         return cls(
             tests=tests,
             created=str(data.get("created", "")),
-            environment=dict(data.get("environment", {})),
+            environment=dict(environment),
             schema_version=version,
         )
 
@@ -456,6 +461,8 @@ def load_results(path: str | os.PathLike[str]) -> RunResults:
         raise ResultsFileError(name, "no such file") from None
     except OSError as exc:
         raise ResultsFileError(name, f"cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ResultsFileError(name, "not text (a binary file?); expected leakcheck's results.json") from None
     if not text.strip():
         raise ResultsFileError(name, "the file is empty (an interrupted run?)")
     try:
