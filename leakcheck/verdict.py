@@ -12,6 +12,13 @@ The rules, per measure, over the samples taken after the warm-up:
    sawtooth (a buffer that grows then clears, sqlite pruning its cursor
    weakrefs every ~200 cursors) keeps coming back down; a leak does not.
 
+Rule 1 also asks that the slope stand out from the noise around the line,
+with the noise's autocorrelation accounted for: Mann–Kendall and Sen's
+interval assume independent samples, and readings a few iterations apart
+often are not (a ring of 32 random-size buffers sampled every 10 iterations
+keeps most of its contents from one sample to the next). Wandering noise
+then passes a rank test as a trend; a real leak's slope dwarfs its noise.
+
 All three: UNBOUNDED. Not growing, or a plateau: BOUNDED. Growing but the
 last two checks disagree: INCONCLUSIVE, and the runner measures longer.
 """
@@ -21,11 +28,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import median
+from statistics import NormalDist, median
 
 from .results import Evidence, Verdict
 
-__all__ = ["MAX_PAIRS", "Judgement", "judge", "mann_kendall", "theil_sen"]
+__all__ = ["MAX_PAIRS", "Judgement", "autocorrelation_factor", "judge", "mann_kendall", "slope_z", "theil_sen"]
 
 #: Above this many samples, slopes are computed over a regular subsample of
 #: pairs: Theil–Sen is O(n²) and the estimate changes little.
@@ -90,6 +97,47 @@ def mann_kendall(y: Sequence[float]) -> tuple[float, float]:
     return z, p
 
 
+def autocorrelation_factor(residuals: Sequence[float], cap: float = 20.0) -> float:
+    """Variance inflation ``(1 + r1) / (1 - r1)`` for lag-1 autocorrelated residuals (1 when not).
+
+    The effective number of independent samples is ``n / factor`` (Bayley &
+    Hammersley), capped at ``cap``.
+    """
+    n = len(residuals)
+    if n < 4:
+        return 1.0
+    mean = sum(residuals) / n
+    dev = [r - mean for r in residuals]
+    denom = sum(d * d for d in dev)
+    if denom <= 0:
+        return 1.0
+    r1 = sum(dev[i] * dev[i + 1] for i in range(n - 1)) / denom
+    if r1 <= 0:
+        return 1.0
+    return min(cap, (1 + r1) / (1 - r1)) if r1 < 1 else cap
+
+
+def slope_z(x: Sequence[float], y: Sequence[float], slope: float) -> float:
+    """How many standard errors ``slope`` stands above zero, for autocorrelated noise.
+
+    The noise is the robust spread (1.4826 × MAD) of the residuals around the
+    line; its standard error over ``x`` is widened by :func:`autocorrelation_factor`.
+    Infinite when the readings lie exactly on the line.
+    """
+    n = len(y)
+    mx = sum(x) / n
+    sxx = sum((v - mx) ** 2 for v in x)
+    if n < 4 or sxx <= 0:
+        return 0.0
+    res = [y[i] - slope * x[i] for i in range(n)]
+    mid = median(res)
+    scale = 1.4826 * median(abs(r - mid) for r in res)
+    if scale <= 0:
+        return math.inf if slope > 0 else 0.0
+    se = scale / math.sqrt(sxx) * math.sqrt(autocorrelation_factor(res))
+    return slope / se
+
+
 @dataclass(frozen=True)
 class Judgement:
     """A verdict with its evidence and, for people, the reason."""
@@ -119,6 +167,8 @@ def judge(
         return Judgement(Verdict.BOUNDED, ev, "growth below the limit")
     if lo <= 0 or p >= alpha or z <= 0:
         return Judgement(Verdict.BOUNDED, ev, "no significant upward trend")
+    if slope_z(x, y, slope) < NormalDist().inv_cdf(1 - alpha / 2):
+        return Judgement(Verdict.BOUNDED, ev, "the trend stays within the (autocorrelated) noise")
     span = x[-1] - x[0]
     floor_rise = min(y[half:]) - min(y[:half])
     late_ok = late_slope > 0.5 * limit
