@@ -1,175 +1,50 @@
-"""Compare two runs: which leak tests regressed, improved, appeared or disappeared.
+"""The comparison itself: :func:`compare` and its frozen result types.
 
-A measure *regresses* when its growth per iteration, or its peak over the run,
-rose by more than ``threshold`` (relative) **and** by more than ``min_effect``
-times the finding's limit (absolute, so 0.001 → 0.002 blocks/iteration is not
-news), **and** the rise is statistically significant: a one-sided Mann–Whitney
-U test on the per-iteration deltas of the two series says the current deltas
-are larger, at level ``alpha``. A test regresses when a measure regresses, when
-a measure (or the whole test) that was clean now leaks, or when it leaves more
-handles behind than before. Noise alone moves neither the effect size past its
-floor nor the test past its level, so it does not flag.
-
-:func:`compare` works on :class:`~leakcheck.results.RunResults`;
-:func:`add_compare_arguments` and :func:`run_compare_command` give the
-``leakcheck compare`` subcommand.
+The rules are those of :mod:`leakcheck.compare`; the statistics come from
+:mod:`leakcheck.compare.stats`.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
-import os
-import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Optional
 
-from .errors import ResultsFileError
-from .results import CheckResult, Finding, RunResults, Series, TestRecord, Verdict, load_results
-from .units import format_quantity
+from ..results import CheckResult, Finding, RunResults, Series, TestRecord, Verdict
+from ..units import format_quantity
+from .stats import (
+    MIN_SAMPLES,
+    delta_window,
+    holm,
+    iteration_span,
+    mann_whitney_u,
+    per_iteration_deltas,
+    series_peak,
+)
 
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_OK",
     "EXIT_REGRESSION",
+    "IMPROVED",
+    "NOT_COMPARED",
+    "REGRESSED",
+    "UNCHANGED",
     "Comparison",
-    "MannWhitney",
     "MeasureDelta",
     "TestDelta",
-    "add_compare_arguments",
     "compare",
-    "delta_window",
-    "format_markdown",
-    "format_text",
-    "load_run",
-    "mann_whitney_u",
-    "per_iteration_deltas",
-    "run_compare_command",
-    "series_peak",
 ]
-
-K = TypeVar("K")
 
 EXIT_OK = 0  #: no regression
 EXIT_REGRESSION = 1  #: a regression (or, with ``--fail-on-missing``, a missing test)
 EXIT_BAD_INPUT = 2  #: a file could not be read, or bad arguments
-
-#: Fewer per-iteration deltas than this on either side and no significance is claimed.
-MIN_SAMPLES = 8
-#: How many windowed deltas the shorter series is cut into for the Mann–Whitney test.
-TARGET_DELTAS = 30
 
 # Status values of a TestDelta / MeasureDelta.
 REGRESSED = "regressed"
 IMPROVED = "improved"
 UNCHANGED = "unchanged"
 NOT_COMPARED = "not compared"
-
-
-@dataclass(frozen=True)
-class MannWhitney:
-    """A Mann–Whitney U test of ``current`` against ``baseline`` (normal approximation).
-
-    ``z`` is positive when the current values tend to be larger. ``p_greater``
-    is the one-sided p-value for "current larger", ``p_less`` for "smaller".
-    """
-
-    u: float  #: U statistic of the current sample
-    z: float
-    p_greater: float
-    p_less: float
-    n_baseline: int
-    n_current: int
-
-
-def mann_whitney_u(baseline: Sequence[float], current: Sequence[float]) -> MannWhitney:
-    """Mann–Whitney U with average ranks for ties, tie-corrected variance and continuity correction.
-
-    Standard library only. With every value tied (or an empty side) there is
-    no evidence either way: ``z = 0`` and both p-values are 1.
-    """
-    n1, n2 = len(baseline), len(current)
-    if n1 == 0 or n2 == 0:
-        return MannWhitney(0.0, 0.0, 1.0, 1.0, n1, n2)
-    pooled = sorted([(v, 0) for v in baseline] + [(v, 1) for v in current])
-    n = n1 + n2
-    rank_sum_current = 0.0
-    tie_term = 0.0
-    i = 0
-    while i < n:
-        j = i
-        while j + 1 < n and pooled[j + 1][0] == pooled[i][0]:
-            j += 1
-        avg_rank = (i + j + 2) / 2.0  # ranks i+1 .. j+1
-        size = j - i + 1
-        tie_term += size**3 - size
-        rank_sum_current += avg_rank * sum(1 for k in range(i, j + 1) if pooled[k][1] == 1)
-        i = j + 1
-    u = rank_sum_current - n2 * (n2 + 1) / 2.0
-    mean = n1 * n2 / 2.0
-    var = n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1))) if n > 1 else 0.0
-    if var <= 0:
-        return MannWhitney(u, 0.0, 1.0, 1.0, n1, n2)
-    sd = math.sqrt(var)
-    z_up = (u - mean - 0.5) / sd
-    z_down = (u - mean + 0.5) / sd
-    z = (u - mean) / sd
-    return MannWhitney(
-        u=u,
-        z=z,
-        p_greater=0.5 * math.erfc(z_up / math.sqrt(2.0)),
-        p_less=0.5 * math.erfc(-z_down / math.sqrt(2.0)),
-        n_baseline=n1,
-        n_current=n2,
-    )
-
-
-def per_iteration_deltas(series: Series, window: int = 1) -> list[float]:
-    """Growth per iteration over consecutive, non-overlapping windows of the readings.
-
-    Each delta is ``(v[j] - v[i]) / (iteration[j] - iteration[i])`` where ``j``
-    is the first reading at least ``window`` iterations after ``i``, and the
-    next window starts at the reading after ``j``: no reading is shared, so the
-    deltas are independent when the reading noise is (shared readings would
-    correlate neighbouring deltas and make the rank test too timid). Wider
-    windows average the reading noise out of each delta (noise of s.d. sigma
-    per reading gives deltas of s.d. about ``1.4 * sigma / window``) while a
-    difference in growth per iteration stays the same size.
-    """
-    out: list[float] = []
-    its, vals = series.iterations, series.values
-    count = min(len(its), len(vals))
-    start = 0
-    for k in range(1, count):
-        if k <= start:
-            continue
-        step = its[k] - its[start]
-        if step >= max(window, 1):
-            if math.isfinite(vals[k]) and math.isfinite(vals[start]):
-                out.append((vals[k] - vals[start]) / step)
-            start = k + 1  # disjoint windows: no reading shared by two deltas
-    return out
-
-
-def delta_window(baseline: Series, current: Series, target: int = TARGET_DELTAS) -> int:
-    """The window (in iterations) that gives the shorter series about ``target`` deltas."""
-    return max(1, min(_span(baseline), _span(current)) // target)
-
-
-def series_peak(series: Series) -> float | None:
-    """``max(values) - values[0]``: how far the measure rose above its first reading."""
-    vals = [v for v in series.values if math.isfinite(v)]
-    if not vals:
-        return None
-    return max(vals) - vals[0]
-
-
-def _span(series: Series) -> int:
-    if len(series.iterations) < 2:
-        return 0
-    return max(0, series.iterations[-1] - series.iterations[0])
 
 
 @dataclass(frozen=True)
@@ -317,18 +192,6 @@ _Sig = tuple[Optional[float], Optional[float], str]
 _SigFn = Callable[[str, Optional[Series], Optional[Series], Finding, Finding], _Sig]
 
 
-def holm(p_values: Mapping[K, float]) -> dict[K, float]:
-    """Holm–Bonferroni adjusted p-values (family-wise error control), same keys."""
-    ordered = sorted(p_values.items(), key=lambda kv: kv[1])
-    m = len(ordered)
-    out: dict[K, float] = {}
-    running = 0.0
-    for i, (key, p) in enumerate(ordered):
-        running = max(running, min(1.0, (m - i) * p))
-        out[key] = running
-    return out
-
-
 def _rose(base: float, cur: float, threshold: float, floor: float) -> bool:
     rise = cur - base
     return rise > 0 and rise > threshold * abs(base) and rise > floor
@@ -378,7 +241,8 @@ def _compare_measure(
 
     limit = max(cf.limit, 0.0)
     growth_floor = min_effect * limit
-    peak_floor = min_effect * limit * (_span(cseries) if cseries is not None else cres.iterations)
+    measured = iteration_span(cseries) if cseries is not None else cres.iterations
+    peak_floor = min_effect * limit * measured
     p_up, p_down, method = sig(probe, bseries, cseries, bf, cf)
     common = replace(common, p_value=p_up)
 
@@ -512,7 +376,7 @@ def compare(
     min_effect: float = 0.25,
     correction: str = "holm",
 ) -> Comparison:
-    """Compare ``current`` with ``baseline``; see the module docstring for the rules.
+    """Compare ``current`` with ``baseline``; see :mod:`leakcheck.compare` for the rules.
 
     ``threshold`` is the relative rise that counts (0.10 = 10%), ``alpha`` the
     one-sided significance level of the Mann–Whitney test, ``min_effect`` the
@@ -590,243 +454,3 @@ def compare(
         baseline_created=baseline.created,
         current_created=current.created,
     )
-
-
-# --------------------------------------------------------------------------- output
-
-
-def _summary_counts(c: Comparison) -> str:
-    unchanged = sum(1 for t in c.tests if t.status == UNCHANGED)
-    parts = [
-        f"{len(c.regressions)} regressed",
-        f"{len(c.improvements)} improved",
-        f"{unchanged} unchanged",
-        f"{len(c.missing)} missing from the current run",
-        f"{len(c.added)} new",
-    ]
-    return ", ".join(parts)
-
-
-def _by_status(measures: Sequence[MeasureDelta]) -> list[MeasureDelta]:
-    order = {REGRESSED: 0, IMPROVED: 1, UNCHANGED: 2, NOT_COMPARED: 3}
-    return sorted(measures, key=lambda m: order.get(m.status, 9))
-
-
-def _test_level_reasons(t: TestDelta) -> list[str]:
-    """The reasons not already shown on a measure's own line."""
-    probes = tuple(f"{m.probe}: " for m in t.measures)
-    return [r for r in t.reasons if not r.startswith(probes)] if probes else list(t.reasons)
-
-
-def format_text(
-    c: Comparison, *, baseline_name: str = "baseline", current_name: str = "current"
-) -> str:
-    """The plain-text report: per test and measure, baseline and current growth, flags."""
-    lines = [
-        f"baseline: {baseline_name} ({c.baseline_created or 'no date'})",
-        f"current:  {current_name} ({c.current_created or 'no date'})",
-        (
-            f"rules: rise > {c.threshold:.0%} and > {c.min_effect:g} x limit, "
-            f"Mann-Whitney one-sided p < {c.alpha:g}"
-            + (" (Holm-adjusted over all measures)" if c.correction == "holm" else "")
-        ),
-    ]
-    lines.extend(f"note: {n}" for n in c.notes)
-    order = {REGRESSED: 0, IMPROVED: 1, NOT_COMPARED: 2, UNCHANGED: 3}
-    for t in sorted(c.tests, key=lambda t: (order.get(t.status, 9), t.id)):
-        lines.append("")
-        lines.append(f"{t.status.upper():<12} {t.id}")
-        lines.extend(f"    - {r}" for r in _test_level_reasons(t))
-        for m in _by_status(t.measures):
-            flag = {REGRESSED: "REGRESSION ", IMPROVED: "improved   "}.get(m.status, "           ")
-            lines.append(f"    {flag}{m.describe()}")
-    if c.missing:
-        lines.append("")
-        lines.append("in the baseline only (missing from the current run):")
-        lines.extend(f"    {tid}" for tid in c.missing)
-    if c.added:
-        lines.append("")
-        lines.append("in the current run only (new):")
-        lines.extend(f"    {tid}" for tid in c.added)
-    lines.append("")
-    lines.append(("REGRESSION: " if c.has_regression else "OK: ") + _summary_counts(c))
-    return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    """Escape text for a Markdown table cell."""
-    out = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-    for ch in "*_[]<>":
-        out = out.replace(ch, "\\" + ch)
-    return out.replace("\n", " ")
-
-
-def format_markdown(
-    c: Comparison, *, baseline_name: str = "baseline", current_name: str = "current"
-) -> str:
-    """A Markdown summary for ``$GITHUB_STEP_SUMMARY`` or a pull-request comment."""
-    icon = ":x:" if c.has_regression else ":white_check_mark:"
-    lines = [
-        f"### {icon} Leak comparison: {_summary_counts(c)}",
-        "",
-        (
-            f"Baseline `{_md(baseline_name)}` ({_md(c.baseline_created or 'no date')}) → "
-            f"current `{_md(current_name)}` ({_md(c.current_created or 'no date')}). "
-            f"A measure regresses when it rose more than {c.threshold:.0%} (and more than "
-            f"{c.min_effect:g} × its limit) with a one-sided Mann–Whitney p < {c.alpha:g}"
-            + (" (Holm-adjusted over all measures)." if c.correction == "holm" else ".")
-        ),
-        "",
-    ]
-    lines.extend(f"> {_md(n)}" for n in c.notes)
-    if c.notes:
-        lines.append("")
-    lines.append("| Status | Test | Measure | Baseline /iter | Current /iter | Change | p | Why |")
-    lines.append("|---|---|---|---:|---:|---:|---:|---|")
-    order = {REGRESSED: 0, IMPROVED: 1, NOT_COMPARED: 2, UNCHANGED: 3}
-    for t in sorted(c.tests, key=lambda t: (order.get(t.status, 9), t.id)):
-        status = {REGRESSED: ":x: regressed", IMPROVED: ":tada: improved"}.get(t.status, t.status)
-        if not t.measures:
-            why = "; ".join(t.reasons)
-            lines.append(f"| {status} | {_md(t.id)} | | | | | | {_md(why)} |")
-            continue
-        for i, m in enumerate(_by_status(t.measures)):
-            first = i == 0
-            base = "–" if m.baseline_growth is None else format_quantity(m.baseline_growth, m.unit)
-            cur = "–" if m.current_growth is None else format_quantity(m.current_growth, m.unit)
-            change = m.shown_change()
-            p = "" if m.p_value is None else f"{m.p_value:.2g}"
-            why = m.reason
-            if first:
-                why = "; ".join(_test_level_reasons(t) + ([m.reason] if m.reason else []))
-            mark = "**" if m.status == REGRESSED else ""
-            lines.append(
-                f"| {status if first else ''} | {_md(t.id) if first else ''} | {mark}{_md(m.title)}{mark} "
-                f"| {_md(base)} | {_md(cur)} | {change} | {p} | {_md(why)} |"
-            )
-    if c.missing:
-        lines += ["", "**In the baseline only (missing from the current run):**", ""]
-        lines.extend(f"- `{tid.replace('`', '')}`" for tid in c.missing)
-    if c.added:
-        lines += ["", "**New in the current run:**", ""]
-        lines.extend(f"- `{tid.replace('`', '')}`" for tid in c.added)
-    return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def load_run(path: str | os.PathLike[str]) -> RunResults:
-    """:func:`~leakcheck.results.load_results`, with every failure as :class:`ResultsFileError`."""
-    name = os.fspath(path)
-    try:
-        return load_results(path)
-    except ResultsFileError:
-        raise
-    except UnicodeDecodeError:
-        raise ResultsFileError(name, "not UTF-8 text (is it a results.json?)") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ResultsFileError(name, f"malformed results: {type(exc).__name__}: {exc}") from None
-    except RecursionError:
-        raise ResultsFileError(name, "malformed results: nested too deeply") from None
-
-
-def _fraction(text: str) -> float:
-    """``10%``, ``0.1`` → 0.1."""
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a fraction such as 0.1 or 10%, got {text!r}"
-        ) from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
-
-
-def _alpha(text: str) -> float:
-    value = _fraction(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"alpha must be between 0 and 1, got {text!r}")
-    return value
-
-
-def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``leakcheck compare``'s arguments to ``parser`` (a subcommand parser)."""
-    parser.add_argument("baseline", metavar="BASELINE.json", help="Results of the reference run")
-    parser.add_argument("current", metavar="CURRENT.json", help="Results of the run to judge")
-    parser.add_argument(
-        "--threshold",
-        type=_fraction,
-        default=0.10,
-        help="Relative rise of growth per iteration or peak that counts, e.g. 0.1 or 10%% (default 10%%)",
-    )
-    parser.add_argument(
-        "--alpha",
-        type=_alpha,
-        default=0.01,
-        help="One-sided Mann-Whitney significance level on per-iteration deltas (default 0.01)",
-    )
-    parser.add_argument(
-        "--min-effect",
-        type=_fraction,
-        default=0.25,
-        help="Absolute floor on a rise, as a fraction of the finding's limit (default 0.25)",
-    )
-    parser.add_argument(
-        "--correction",
-        choices=("holm", "none"),
-        default="holm",
-        help="Multiple-comparison correction over all measures compared (default holm)",
-    )
-    parser.add_argument(
-        "--fail-on-missing",
-        action="store_true",
-        default=False,
-        help="Exit 1 when a baseline test is missing from the current run",
-    )
-    parser.add_argument(
-        "--markdown", action="store_true", default=False, help="Print Markdown instead of text"
-    )
-    parser.add_argument(
-        "--summary",
-        metavar="FILE",
-        default=None,
-        help="Also append the Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)",
-    )
-    parser.set_defaults(func=run_compare_command)
-
-
-def run_compare_command(args: argparse.Namespace) -> int:
-    """Run ``leakcheck compare``: 0 no regression, 1 regression, 2 unreadable input."""
-    try:
-        baseline = load_run(args.baseline)
-        current = load_run(args.current)
-    except ResultsFileError as exc:
-        print(f"leakcheck compare: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    comparison = compare(
-        baseline,
-        current,
-        threshold=args.threshold,
-        alpha=args.alpha,
-        min_effect=args.min_effect,
-        correction=args.correction,
-    )
-    names = {"baseline_name": os.fspath(args.baseline), "current_name": os.fspath(args.current)}
-    out = (
-        format_markdown(comparison, **names) if args.markdown else format_text(comparison, **names)
-    )
-    sys.stdout.write(out)
-    if args.summary:
-        try:
-            with open(args.summary, "a", encoding="utf-8") as fh:
-                fh.write(format_markdown(comparison, **names))
-        except OSError as exc:
-            print(
-                f"leakcheck compare: error: {args.summary}: cannot append: {exc.strerror}",
-                file=sys.stderr,
-            )
-            return EXIT_BAD_INPUT
-    return comparison.exit_status(fail_on_missing=args.fail_on_missing)
