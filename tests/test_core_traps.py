@@ -1,0 +1,128 @@
+"""The detector both ways, through the API: seeded leaks caught, clean look-alikes passed.
+
+Every seeded leak must be flagged by the measure it grows (and handles left
+behind listed item by item); every clean trap must pass, also when run
+again and again in one process (the slow test).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from traps.clean import CLEAN, bounded_ring
+from traps.leaks import LEAKS, Trap, release_all
+
+import leakcheck
+from leakcheck import CheckResult, Verdict
+
+
+@pytest.fixture(autouse=True)
+def _release() -> Iterator[None]:
+    yield
+    release_all()
+
+
+def _check(trap: Trap, **options: object) -> CheckResult:
+    kwargs = {"attribution": "off", **trap.options, **options}
+    return leakcheck.check(trap.step, setup=trap.setup, teardown=trap.teardown, **kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(LEAKS))
+def test_seeded_leak_is_caught_by_its_measure(name: str) -> None:
+    trap = LEAKS[name]()
+    result = _check(trap)
+    assert result.leaking, str(result)
+    finding = result.finding(trap.measure)
+    assert finding.verdict is Verdict.UNBOUNDED, str(result)
+    assert finding.growth_per_iteration > finding.limit
+    assert finding.title in str(result)
+    if trap.handle_kind:
+        assert result.handles, str(result)
+        assert {h.kind for h in result.handles} == {trap.handle_kind}, str(result)
+    else:
+        assert not result.handles, str(result)
+
+
+def test_smallest_native_leak_reads_about_64_bytes() -> None:
+    result = _check(LEAKS["malloc_64"]())
+    growth = result.finding("native_heap").growth_per_iteration
+    assert 64 <= growth <= 100, str(result)  # 64 B + malloc's chunk header, rounded to 16
+    assert result.finding("py_blocks").verdict is Verdict.BOUNDED, str(result)
+
+
+def test_10_kib_leak_reads_10_kib_per_iteration() -> None:
+    result = _check(LEAKS["kib_10"]())
+    growth = result.finding("native_heap").growth_per_iteration
+    assert 10 * 1024 <= growth <= 11 * 1024, str(result)
+    assert re.search(r"LEAK Native heap \(malloc in use\): unbounded, 10\.\d KiB/iteration", str(result))
+
+
+def test_socket_handle_names_its_address() -> None:
+    result = _check(LEAKS["kept_socket"](), iterations=20, warmup=2)
+    assert all("127.0.0.1:" in h.description for h in result.handles), result.handles[:3]
+    assert "LISTEN" in result.handles[0].description
+
+
+def test_file_handle_names_its_path() -> None:
+    result = _check(LEAKS["open_file"](), iterations=20, warmup=2)
+    assert all(h.description.endswith("/dev/null") for h in result.handles), result.handles[:3]
+
+
+def test_thread_handle_names_thread_and_creation_stack() -> None:
+    result = _check(LEAKS["blocked_thread"](), iterations=20, warmup=2)
+    handle = result.handles[0]
+    assert "'blocked-worker'" in handle.description
+    assert "daemon=True" in handle.description
+    assert "traps/leaks.py" in handle.stack and "in step" in handle.stack, handle.stack
+    text = str(result)
+    assert "thread: 'blocked-worker'" in text and "alike" in text
+
+
+def test_task_handle_names_coroutine_and_creation_stack() -> None:
+    result = _check(LEAKS["pending_task"](), iterations=20, warmup=2)
+    handle = result.handles[0]
+    assert handle.kind == "task"
+    assert "_forever()" in handle.description, handle
+    assert "created at:" in handle.stack and "traps/leaks.py" in handle.stack, handle.stack
+
+
+def test_child_handle_names_the_process() -> None:
+    result = _check(LEAKS["zombie_child"](), iterations=10, warmup=1)
+    assert all(h.description.startswith("pid ") for h in result.handles), result.handles[:3]
+    assert any("exited, never waited for" in h.description or "python" in h.description for h in result.handles)
+
+
+def test_file_left_on_disk_is_listed_by_path() -> None:
+    result = _check(LEAKS["temp_file"](), iterations=20, warmup=2)
+    assert all("leakcheck-trap-" in h.description for h in result.handles), result.handles[:3]
+    assert "traps/leaks.py" in result.handles[0].stack
+
+
+@pytest.mark.parametrize("name", sorted(CLEAN))
+def test_clean_trap_passes(name: str) -> None:
+    trap = CLEAN[name]()
+    result = _check(trap)
+    assert not result.leaking, str(result)
+    assert not result.handles
+
+
+@pytest.mark.slow
+def test_clean_traps_pass_again_and_again() -> None:
+    """Five rounds of every clean trap in one process: zero false positives."""
+    failures = []
+    for round_ in range(5):
+        for name, make in CLEAN.items():
+            result = _check(make())
+            if result.leaking:
+                failures.append(f"round {round_} {name}:\n{result}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(20))
+def test_random_size_ring_never_reads_as_a_leak(seed: int) -> None:
+    """Noisy, autocorrelated native-heap readings (σ ≈ 13 KiB) and glibc's tcache filling up."""
+    result = _check(bounded_ring(seed), probes=["native_heap", "py_blocks"])
+    assert not result.leaking, str(result)
