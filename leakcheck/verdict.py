@@ -12,15 +12,16 @@ The rules, per measure, over the samples taken after the warm-up:
    sawtooth (a buffer that grows then clears, sqlite pruning its cursor
    weakrefs every ~200 cursors) keeps coming back down; a leak does not.
 
-Rule 1 also asks that the slope stand out from the noise around the line,
-with the noise's autocorrelation accounted for: Mann–Kendall and Sen's
-interval assume independent samples, and readings a few iterations apart
-often are not (a ring of 32 random-size buffers sampled every 10 iterations
-keeps most of its contents from one sample to the next). Wandering noise
-then passes a rank test as a trend; a real leak's slope dwarfs its noise.
+4. *Above the noise*: the slope stands out from the spread of the readings
+   around the line, with that noise's autocorrelation accounted for.
+   Mann–Kendall and Sen's interval assume independent samples, and readings
+   a few iterations apart often are not (a ring of 32 random-size buffers
+   sampled every 10 iterations keeps most of its contents from one sample to
+   the next): wandering noise passes a rank test as a trend, while a real
+   leak's slope dwarfs its noise.
 
-All three: UNBOUNDED. Not growing, or a plateau: BOUNDED. Growing but the
-last two checks disagree: INCONCLUSIVE, and the runner measures longer.
+All four: UNBOUNDED. Not growing, or a plateau: BOUNDED. Growing but a later
+check disagrees: INCONCLUSIVE, and the runner measures longer.
 """
 
 from __future__ import annotations
@@ -167,15 +168,17 @@ def judge(
         return Judgement(Verdict.BOUNDED, ev, "growth below the limit")
     if lo <= 0 or p >= alpha or z <= 0:
         return Judgement(Verdict.BOUNDED, ev, "no significant upward trend")
-    if slope_z(x, y, slope) < NormalDist().inv_cdf(1 - alpha / 2):
-        return Judgement(Verdict.BOUNDED, ev, "the trend stays within the (autocorrelated) noise")
+    noisy = slope_z(x, y, slope) < NormalDist().inv_cdf(1 - alpha / 2)
     span = x[-1] - x[0]
     floor_rise = min(y[half:]) - min(y[:half])
     late_ok = late_slope > 0.5 * limit
     floor_ok = floor_rise > 0.25 * limit * span / 2
-    if late_ok and floor_ok:
+    if late_ok and floor_ok and not noisy:
         return Judgement(Verdict.UNBOUNDED, ev, "grows steadily, last half included")
     if not late_ok and late_slope <= 0.25 * limit and floor_rise <= limit * span / 2:
         return Judgement(Verdict.BOUNDED, ev, "grew, then levelled off (plateau)")
-    why = "the last half levels off" if not late_ok else "the floor comes back down (sawtooth?)"
+    if late_ok and floor_ok:
+        why = "the trend is within the noise of the readings, which are autocorrelated"
+    else:
+        why = "the last half levels off" if not late_ok else "the floor comes back down (sawtooth?)"
     return Judgement(Verdict.INCONCLUSIVE, ev, f"grows overall but {why}")
