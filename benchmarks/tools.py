@@ -194,12 +194,22 @@ def pytest_runtest_logreport(report):
         TIMES.setdefault("reports", []).append([report.when, report.outcome, report.longreprtext[-3000:]])
 
 
-def pytest_sessionfinish(session):
+def pytest_sessionfinish(session, exitstatus):
     from benchmarks.corpus import load_case
     from benchmarks.tools import bare_loop
     TIMES["bare"] = bare_loop(load_case({path!r}), {iterations}, {warmup})
+    TIMES["exitstatus"] = int(exitstatus)
     with open(os.environ["BENCH_TIMES"], "w") as fh:
         json.dump(TIMES, fh)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    # threads a leaky case left (aiosqlite's are not daemons) must not keep pytest alive
+    import sys
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(TIMES.get("exitstatus", 3))
 '''
 
 
@@ -233,8 +243,10 @@ def _memray(case: Case, out: Outcome, options: dict[str, object], *, malloc: boo
         head = [ln for ln in call[0][2].splitlines() if "leaked" in ln.lower()]
         out.detail = head[0].strip()[:160] if head else ""
     else:
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-12:]
-        out.error = f"pytest exit {proc.returncode}: " + " | ".join(tail)[-600:]
+        lines = (proc.stdout + proc.stderr).strip().splitlines()
+        internal = [ln for ln in lines if ln.startswith("INTERNALERROR>")]
+        tail = (internal or lines)[-4:]
+        out.error = f"pytest exit {proc.returncode}: " + " | ".join(t.strip() for t in tail)[-500:]
 
 
 RUNNERS: dict[str, Callable[[Case, Outcome, dict[str, object]], None]] = {
