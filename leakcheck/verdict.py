@@ -98,11 +98,12 @@ def mann_kendall(y: Sequence[float]) -> tuple[float, float]:
     return z, p
 
 
-def autocorrelation_factor(residuals: Sequence[float], cap: float = 20.0) -> float:
+def autocorrelation_factor(residuals: Sequence[float], cap: float = 100.0) -> float:
     """Variance inflation ``(1 + r1) / (1 - r1)`` for lag-1 autocorrelated residuals (1 when not).
 
     The effective number of independent samples is ``n / factor`` (Bayley &
-    Hammersley), capped at ``cap``.
+    Hammersley). ``r1`` is corrected for its small-sample bias (it reads low
+    by about ``(1 + 4 r1) / n``, Kendall 1954); the factor is capped at ``cap``.
     """
     n = len(residuals)
     if n < 4:
@@ -115,6 +116,7 @@ def autocorrelation_factor(residuals: Sequence[float], cap: float = 20.0) -> flo
     r1 = sum(dev[i] * dev[i + 1] for i in range(n - 1)) / denom
     if r1 <= 0:
         return 1.0
+    r1 += (1 + 4 * r1) / n
     return min(cap, (1 + r1) / (1 - r1)) if r1 < 1 else cap
 
 
