@@ -21,13 +21,14 @@ import importlib
 import importlib.util
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from .config import OPTIONS, add_options, resolve
 from .errors import ConfigError, LeakcheckError, ScenarioError
 
-__all__ = ["main", "build_parser", "load_callable"]
+__all__ = ["build_parser", "load_callable", "main"]
 
 
 def load_callable(spec: str) -> Callable[..., Any]:
@@ -98,7 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from .baseline import add_baseline_arguments, run_baseline_command
     from .compare import add_compare_arguments, run_compare_command
-    from .report import add_flamegraph_arguments, add_report_arguments, run_flamegraph_command, run_report_command
+    from .report import (
+        add_flamegraph_arguments,
+        add_report_arguments,
+        run_flamegraph_command,
+        run_report_command,
+    )
     from .trend import add_trend_arguments, run_trend_command
     from .valgrind import add_valgrind_arguments, run_valgrind_command
 

@@ -107,7 +107,7 @@ def _int(value: object, name: str, source: str) -> int:
 def _float(value: object, name: str, source: str) -> float:
     try:
         if isinstance(value, bool):
-            raise ValueError
+            raise ValueError  # noqa: TRY004 - a bool is not a number here: same message as a bad string
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ConfigError(name, value, "expected a number", source) from None

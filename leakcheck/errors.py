@@ -44,8 +44,9 @@ class ConfigError(LeakcheckError, ValueError):
 class ScenarioError(LeakcheckError):
     """The code under test raised; ``__cause__`` holds the original exception.
 
-    ``phase`` is ``"setup"``, ``"step"`` or ``"teardown"`` and ``iteration``
-    the iteration that raised (``None`` outside the step).
+    ``phase`` is ``"setup"``, ``"warm-up step"``, ``"step"`` or ``"teardown"``
+    and ``iteration`` the iteration that raised, counted within its phase
+    (``None`` outside the step).
     """
 
     __module__ = "leakcheck"

@@ -105,12 +105,11 @@ class Recorder:
         elif event == "sqlite3.connect":
             # sqlite creates its database file in C, with no "open" event of its own.
             db = args[0]
-            if isinstance(db, (str, bytes, os.PathLike)) and os.fsdecode(db) not in ("", ":memory:"):
-                if not os.fsdecode(db).startswith("file:") and not os.path.exists(db):
-                    self._remember(db)
-        elif event == "os.mkdir":
-            if isinstance(args[0], (str, bytes, os.PathLike)) and not os.path.exists(args[0]):
-                self._remember(args[0])
+            name = os.fsdecode(db) if isinstance(db, (str, bytes, os.PathLike)) else ""
+            if name not in ("", ":memory:") and not name.startswith("file:") and not os.path.exists(name):
+                self._remember(name)
+        elif event == "os.mkdir" and isinstance(args[0], (str, bytes, os.PathLike)) and not os.path.exists(args[0]):
+            self._remember(args[0])
 
     def _on_open(self, args: tuple[object, ...]) -> None:
         path, mode, flags = args[0], args[1], args[2]
@@ -124,7 +123,7 @@ class Recorder:
 
     def _normalise(self, path: object) -> str | None:
         try:
-            text = os.fsdecode(os.fspath(path))  # type: ignore[arg-type]
+            text = os.fsdecode(path)  # type: ignore[arg-type]
         except TypeError:
             return None
         full = os.path.abspath(text)
@@ -190,8 +189,21 @@ def _fd_targets() -> dict[int, str]:
         import psutil
 
         return {f.fd: f.path for f in psutil.Process().open_files()}
-    except Exception:  # psutil has no fd list on this platform
+    except (ImportError, OSError, psutil_error()):  # no fd list on this platform
         return {}
+
+
+def psutil_error() -> type[Exception]:
+    """psutil's base exception, or a stand-in that nothing raises when psutil is missing."""
+    try:
+        import psutil
+    except ImportError:
+        return _NeverRaised
+    return psutil.Error
+
+
+class _NeverRaised(Exception):
+    pass
 
 
 def _socket_addresses() -> dict[int, str]:
@@ -199,7 +211,7 @@ def _socket_addresses() -> dict[int, str]:
         import psutil
 
         conns = psutil.Process().net_connections(kind="all")
-    except Exception:  # AccessDenied, or no support on this platform
+    except (ImportError, OSError, psutil_error()):  # AccessDenied, or no support on this platform
         return {}
     out = {}
     for c in conns:
@@ -221,20 +233,21 @@ def _children() -> dict[int, str]:
         import psutil
 
         kids = psutil.Process().children(recursive=False)
-    except Exception:  # psutil missing or no access: no children listed
+    except (ImportError, OSError, psutil_error()):  # psutil missing or no access
         return {}
     out = {}
     for child in kids:
+        status: str
         try:
             status = child.status()
-        except Exception:  # the child ended between listing and reading
+        except psutil.Error:  # the child ended between listing and reading
             status = "gone"
         try:
             cmd = " ".join(child.cmdline()) or child.name()
-        except Exception:  # a zombie has no command line left, only its name
+        except psutil.Error:  # a zombie has no command line left, only its name
             try:
                 cmd = f"{child.name()} (exited, never waited for)"
-            except Exception:  # the child is gone altogether
+            except psutil.Error:  # the child is gone altogether
                 cmd = "?"
         out[child.pid] = f"pid {child.pid} [{status}] {cmd}"
     return out

@@ -146,7 +146,7 @@ class LeakPlugin:
             if settings.mode == "skip":
                 item.add_marker(pytest.mark.skip(reason="leak tests skipped (leak mode 'skip')"))
             elif settings.mode in ("check", "repeat") and not self.valgrind:
-                item.obj = self._wrap(item, settings)  # type: ignore[attr-defined]
+                item.obj = self._wrap(item, settings)
 
     def _wrap(self, item: pytest.Function, settings: Settings) -> Any:
         original = item.obj
@@ -292,7 +292,7 @@ class LeakPlugin:
         """Collect one record per leak test (on the controller under xdist)."""
         if "leak" not in report.keywords or self.is_worker:
             return
-        props = dict((k, v) for k, v in report.user_properties)
+        props: dict[str, Any] = dict(report.user_properties)
         worker = getattr(report, "node", None)
         worker_id = getattr(worker, "gateway", None)
         worker_name = getattr(worker_id, "id", None)

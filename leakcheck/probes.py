@@ -222,12 +222,13 @@ class UniqueMemory(Probe):
     def __init__(self) -> None:
         import psutil
 
+        self._psutil = psutil
         self._proc = psutil.Process()
 
     def unavailable(self) -> str | None:
         try:
             self._proc.memory_full_info()
-        except Exception as exc:  # psutil raises AccessDenied or platform errors here
+        except (OSError, self._psutil.Error) as exc:  # AccessDenied or no support here
             return f"psutil cannot read USS here: {exc}"
         return None
 

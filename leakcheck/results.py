@@ -409,7 +409,8 @@ def _num(value: object) -> float:
 
 
 def _evidence(data: Mapping[str, Any]) -> Evidence:
-    return Evidence(**{k: (int(v) if k == "samples" else _num(v)) for k, v in data.items()})
+    values: dict[str, Any] = {k: (int(v) if k == "samples" else _num(v)) for k, v in data.items()}
+    return Evidence(**values)
 
 
 def _to_plain(value: Any) -> Any:
@@ -422,7 +423,7 @@ def _to_plain(value: Any) -> Any:
         return {str(k): _to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_to_plain(v) for v in value]
-    if isinstance(value, float) and value != value:  # NaN is not JSON
+    if isinstance(value, float) and math.isnan(value):  # NaN is not JSON
         return None
     return value
 

@@ -59,8 +59,9 @@ class Hooks:
 def is_async_callable(fn: object) -> bool:
     """True for ``async def`` functions (also behind ``functools.partial``)."""
     while hasattr(fn, "func"):
-        fn = fn.func  # type: ignore[attr-defined]
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+        fn = fn.func
+    call = type(fn).__call__ if callable(fn) and not inspect.isfunction(fn) else None
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
 
 
 async def _call(fn: Callback | None, *args: Any) -> Any:
@@ -130,7 +131,9 @@ class _Run:
     name: str
     notes: list[str] = field(default_factory=list)
 
-    async def iterate(self, first: int, last: int, every: int = 0, samples: _Samples | None = None) -> None:
+    async def iterate(
+        self, first: int, last: int, every: int = 0, samples: _Samples | None = None, phase: str = "step"
+    ) -> None:
         step, args = self.step, self.args
         for i in range(first, last + 1):
             try:
@@ -138,7 +141,7 @@ class _Run:
                 if inspect.isawaitable(result):
                     await result
             except Exception as exc:
-                raise ScenarioError("step", i, exc) from exc
+                raise ScenarioError(phase, i, exc) from exc
             if samples is not None and i % every == 0:
                 samples.take(i)
 
@@ -148,7 +151,7 @@ class _Run:
         times = []
         for i in range(1, n + 1):
             t = time.perf_counter()
-            await self.iterate(i, i)
+            await self.iterate(i, i, phase="warm-up step")
             times.append(time.perf_counter() - t)
         times.sort()
         return times[len(times) // 2]
@@ -206,7 +209,7 @@ _ASYNCIO = os.path.dirname(os.path.abspath(asyncio.__file__))
 
 
 def _is_machinery(filename: str) -> bool:
-    return filename.startswith(_HERE) or filename.startswith(_ASYNCIO)
+    return filename.startswith((_HERE, _ASYNCIO))
 
 
 def _describe_task(task: asyncio.Task[Any]) -> LeakedHandle:
@@ -289,7 +292,7 @@ async def _attribute(run: _Run, findings: Sequence[Finding], every: int) -> Attr
             gc.collect()
             traced(window.checkpoint, i)
     finally:
-        attribution = traced(window.finish, s.attribution_iterations)
+        attribution: Attribution = traced(window.finish, s.attribution_iterations)
         RECORDER.harness_fds |= appeared & set(fd_targets().items())
     return attribution
 
@@ -401,7 +404,8 @@ def run(
     """Check ``step``; async callables run on an event loop leakcheck creates and closes."""
     name = name or _name_of(step)
     if not any(is_async_callable(f) for f in (step, setup, teardown) if f is not None):
-        return _drive(_check(step, setup, teardown, settings, name, hooks, False))  # type: ignore[no-any-return]
+        result: CheckResult = _drive(_check(step, setup, teardown, settings, name, hooks, False))
+        return result
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -411,7 +415,8 @@ def run(
             "leakcheck.check() was called with an async step inside a running event loop; "
             "use `await leakcheck.check_async(...)` there instead"
         )
-    return _run_on_new_loop(_check(step, setup, teardown, settings, name, hooks, True))
+    checked: CheckResult = _run_on_new_loop(_check(step, setup, teardown, settings, name, hooks, True))
+    return checked
 
 
 def _run_on_new_loop(coro: Awaitable[Any]) -> Any:

@@ -219,3 +219,16 @@ def test_bad_options_raise_config_error(kwargs: dict[str, object], match: str | 
         return
     with pytest.raises(leakcheck.ConfigError, match=match):
         leakcheck.check(lambda: None, **kwargs)  # type: ignore[arg-type]
+
+
+def test_step_that_raises_during_warm_up_says_so() -> None:
+    count = [0]
+
+    def step() -> None:
+        count[0] += 1
+        if count[0] == 2:
+            raise KeyError("early")
+
+    with pytest.raises(ScenarioError, match="the warm-up step raised in iteration 2") as info:
+        leakcheck.check(step, **FAST)
+    assert info.value.phase == "warm-up step" and info.value.iteration == 2
