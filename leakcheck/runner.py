@@ -169,13 +169,29 @@ class _Run:
         return max(1, min(k, s.iterations // MIN_SAMPLES or 1))
 
 
-def _findings(probes: Sequence[Probe], skipped: Sequence[Finding], samples: _Samples, s: Settings) -> tuple[list[Finding], list[Judgement]]:
+def _findings(
+    probes: Sequence[Probe], skipped: Sequence[Finding], samples: _Samples, s: Settings, done: int
+) -> tuple[list[Finding], list[Judgement]]:
+    """Judge every probe over all its samples and, once measured longer, over the latest span alone.
+
+    An unbounded verdict must replicate on the latest ``iterations`` alone,
+    fresh data the first verdict never saw: a one-off fill that spilled past
+    the warm-up (a ring still filling, a cache warming) does not recur there,
+    and a leak does.
+    """
     findings = list(skipped)
     judgements = []
     for j, probe in enumerate(samples.probes):
         x, y = samples.series(j)
         limit = s.limit_for(probe.name)
         jd = judge([float(v) for v in x], y, limit, alpha=s.alpha)
+        if jd.verdict is Verdict.UNBOUNDED and done > s.iterations:
+            start = next(i for i, it in enumerate(x) if it >= done - s.iterations)
+            recent = judge([float(v) for v in x[start:]], y[start:], limit, alpha=s.alpha)
+            if recent.verdict is not Verdict.UNBOUNDED:
+                verdict = Verdict.BOUNDED if recent.verdict is Verdict.BOUNDED else Verdict.INCONCLUSIVE
+                reason = f"grew early, but not over the last {s.iterations} iterations ({recent.reason})"
+                jd = Judgement(verdict, jd.evidence, reason)
         judgements.append(jd)
         findings.append(
             Finding(probe.name, probe.title, probe.unit, jd.evidence.slope, limit, jd.verdict, jd.evidence, jd.reason)
@@ -338,10 +354,10 @@ async def _check(
                 while True:
                     await run.iterate(done + 1, target, every, samples)
                     done = target
-                    findings, judgements = _findings(probes, skipped, samples, settings)
+                    findings, judgements = _findings(probes, skipped, samples, settings, done)
                     unsure = any(j.verdict is Verdict.INCONCLUSIVE for j in judgements)
-                    # An unbounded verdict is confirmed over twice the first span:
-                    # a slow plateau or a long sawtooth shows itself by then.
+                    # An unbounded verdict is confirmed over twice the first span, and
+                    # must hold on the second span alone (see _findings).
                     unconfirmed = done < 2 * settings.iterations and any(
                         j.verdict is Verdict.UNBOUNDED for j in judgements
                     )

@@ -126,3 +126,17 @@ def test_random_size_ring_never_reads_as_a_leak(seed: int) -> None:
     """Noisy, autocorrelated native-heap readings (σ ≈ 13 KiB) and glibc's tcache filling up."""
     result = _check(bounded_ring(seed), probes=["native_heap", "py_blocks"])
     assert not result.leaking, str(result)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("every", [1, 2, 5])
+def test_random_size_ring_sampled_densely_never_reads_as_a_leak(every: int) -> None:
+    # With every iteration sampled, the ring (32 slots) is still filling after
+    # the 20 warm-up iterations; the verdict must not replicate on the second span.
+    for seed in range(8):
+        trap = bounded_ring(seed)
+        result = leakcheck.check(
+            trap.step, setup=trap.setup, teardown=trap.teardown,
+            probes=["native_heap", "py_blocks"], sample_every=every, attribution="off",
+        )
+        assert not result.leaking, f"seed {seed}, every {every}:\n{result}"
