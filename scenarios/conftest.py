@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -45,6 +46,16 @@ def things3_db() -> Iterator[Path]:
     """Path of a generated Things 3 database, shared by the session (or xdist worker)."""
     with temp_database(tasks=_tasks_from_env()) as path:
         yield path
+
+
+@pytest.fixture(scope="session")
+def checklist_task(things3_db: Path) -> str:
+    """The uuid of a task in ``things3_db`` that has checklist items."""
+    with contextlib.closing(sqlite3.connect(things3_db)) as conn:
+        row = conn.execute('SELECT task FROM TMChecklistItem ORDER BY task LIMIT 1').fetchone()
+    if row is None:
+        pytest.skip(f"no task with a checklist in a database of ${TASKS_ENV_VAR} tasks")
+    return str(row[0])
 
 
 @pytest_asyncio.fixture
