@@ -172,31 +172,44 @@ class _Run:
 def _findings(
     probes: Sequence[Probe], skipped: Sequence[Finding], samples: _Samples, s: Settings, done: int
 ) -> tuple[list[Finding], list[Judgement]]:
-    """Judge every probe over all its samples and, once measured longer, over the latest span alone.
+    """Judge every probe over all its samples and, once measured longer, span by span.
 
-    An unbounded verdict must replicate on the latest ``iterations`` alone,
-    fresh data the first verdict never saw: a one-off fill that spilled past
-    the warm-up (a ring still filling, a cache warming) does not recur there,
-    and a leak does.
+    An unbounded verdict must replicate on each of the last two spans of
+    ``iterations`` on its own: fresh data the first verdict never saw. A
+    one-off fill that spills past the warm-up (a ring or cache still filling,
+    an lru_cache whose small-int keys give way to allocated ones) shows in one
+    span and not the next; a leak shows in every span.
     """
     findings = list(skipped)
     judgements = []
+    span = s.iterations
     for j, probe in enumerate(samples.probes):
         x, y = samples.series(j)
         limit = s.limit_for(probe.name)
         jd = judge([float(v) for v in x], y, limit, alpha=s.alpha)
-        if jd.verdict is Verdict.UNBOUNDED and done > s.iterations:
-            start = next(i for i, it in enumerate(x) if it >= done - s.iterations)
-            recent = judge([float(v) for v in x[start:]], y[start:], limit, alpha=s.alpha)
+        if jd.verdict is Verdict.UNBOUNDED and done > span:
+            recent = _judge_span(x, y, done - span, done, limit, s.alpha)
+            previous = _judge_span(x, y, done - 2 * span, done - span, limit, s.alpha)
             if recent.verdict is not Verdict.UNBOUNDED:
                 verdict = Verdict.BOUNDED if recent.verdict is Verdict.BOUNDED else Verdict.INCONCLUSIVE
-                reason = f"grew early, but not over the last {s.iterations} iterations ({recent.reason})"
+                reason = f"grew earlier, but not over the last {span} iterations ({recent.reason})"
                 jd = Judgement(verdict, jd.evidence, reason)
+            elif previous.verdict is not Verdict.UNBOUNDED:
+                reason = f"grew over the last {span} iterations only; measuring longer"
+                jd = Judgement(Verdict.INCONCLUSIVE, jd.evidence, reason)
         judgements.append(jd)
         findings.append(
             Finding(probe.name, probe.title, probe.unit, jd.evidence.slope, limit, jd.verdict, jd.evidence, jd.reason)
         )
     return findings, judgements
+
+
+def _judge_span(
+    x: Sequence[int], y: Sequence[float], first: int, last: int, limit: float, alpha: float
+) -> Judgement:
+    """The verdict over the samples taken after iterations ``first`` to ``last``, on their own."""
+    idx = [i for i, it in enumerate(x) if first <= it <= last]
+    return judge([float(x[i]) for i in idx], [y[i] for i in idx], limit, alpha=alpha)
 
 
 def _unavailable(probes: Sequence[Probe]) -> tuple[list[Probe], list[Finding]]:
@@ -357,7 +370,7 @@ async def _check(
                     findings, judgements = _findings(probes, skipped, samples, settings, done)
                     unsure = any(j.verdict is Verdict.INCONCLUSIVE for j in judgements)
                     # An unbounded verdict is confirmed over twice the first span, and
-                    # must hold on the second span alone (see _findings).
+                    # must hold on each of the last two spans alone (see _findings).
                     unconfirmed = done < 2 * settings.iterations and any(
                         j.verdict is Verdict.UNBOUNDED for j in judgements
                     )

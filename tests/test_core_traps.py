@@ -140,3 +140,22 @@ def test_random_size_ring_sampled_densely_never_reads_as_a_leak(every: int) -> N
             probes=["native_heap", "py_blocks"], sample_every=every, attribution="off",
         )
         assert not result.leaking, f"seed {seed}, every {every}:\n{result}"
+
+
+def test_lru_cache_whose_small_int_keys_give_way_is_not_a_leak() -> None:
+    # Keys 0..255 are cached small ints; once the cache (128 entries) evicts
+    # them for keys >= 256, each entry holds one more allocated int: +1 block
+    # per iteration for 128 iterations, landing in the confirmation span.
+    # Bounded all the same: the last span is flat.
+    import functools
+    import itertools
+
+    keys = itertools.count()
+
+    @functools.lru_cache(maxsize=128)
+    def render(key: int) -> str:
+        return f"<li>{key}</li>" * 4
+
+    result = leakcheck.check(lambda: render(next(keys)), probes=["py_blocks"], attribution="off")
+    assert not result.leaking, str(result)
+    assert result.iterations > 400, "the verdict needed the extra span to see the plateau"
