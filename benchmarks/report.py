@@ -38,6 +38,18 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=RESULTS.parent, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
 def machine_facts() -> str:
     """One Markdown bullet list of the facts that decide these figures."""
     try:
@@ -48,6 +60,7 @@ def machine_facts() -> str:
     facts = [
         f"CPU: {_cpu_model()}, {os.cpu_count()} logical CPUs ({affinity} usable), load average at start {load}",
         f"OS: {platform.platform()}",
+        f"leakcheck source: commit {_commit()} (the package is installed editable)",
         f"Python: {platform.python_implementation()} {platform.python_version()} ({sys.executable})",
         "Versions: " + ", ".join(
             f"{d} {_version(d)}" for d in ("leakcheck", "memray", "pytest-memray", "pytest", "pytest-xdist", "psutil")
