@@ -26,10 +26,12 @@ def settings_from(base: Settings | None, kwargs: Mapping[str, object]) -> Settin
     return base.replace(**{k: getattr(resolved, k) for k in given if k in names})
 
 
-def _hooks(report: str | Path | None, name: str) -> Hooks:
+def _hooks(report: str | Path | None, name: str, settings: Settings) -> Hooks:
     if report is None:
         return Hooks()
-    return Hooks(capture_dir=capture_dir_for(Path(report), name), always_attribute=True)
+    # With a report, an explicit attribution mode runs the window even for a clean step.
+    explicit = settings.attribution != "auto"
+    return Hooks(capture_dir=capture_dir_for(Path(report), name), always_attribute=explicit)
 
 
 def capture_dir_for(report_dir: Path, test_id: str) -> Path:
@@ -60,8 +62,9 @@ def check(
     ``max_growth`` ("512 B", "1 KiB", a number of bytes), ``probes``,
     ``limits`` and the rest of :class:`~leakcheck.config.Settings`; a bad
     one raises :class:`~leakcheck.ConfigError` naming it. With ``report=DIR``
-    the attribution window always runs and its flamegraph is kept under DIR;
-    write the whole report with :func:`leakcheck.report.write_report`.
+    the flamegraph of what leaked is kept under DIR (the attribution window
+    runs when growth is suspected, or always with an explicit ``attribution``
+    mode); write the whole report with :func:`leakcheck.report.write_report`.
 
     A step that raises stops the check with :class:`~leakcheck.ScenarioError`,
     the step's exception as its ``__cause__``.
@@ -69,7 +72,7 @@ def check(
     _check_callables(step, setup, teardown)
     cfg = settings_from(settings, options)
     label = name or getattr(step, "__qualname__", "step")
-    return run(step, settings=cfg, name=label, setup=setup, teardown=teardown, hooks=_hooks(report, label))
+    return run(step, settings=cfg, name=label, setup=setup, teardown=teardown, hooks=_hooks(report, label, cfg))
 
 
 async def check_async(
@@ -86,7 +89,7 @@ async def check_async(
     _check_callables(step, setup, teardown)
     cfg = settings_from(settings, options)
     label = name or getattr(step, "__qualname__", "step")
-    return await run_async(step, settings=cfg, name=label, setup=setup, teardown=teardown, hooks=_hooks(report, label))
+    return await run_async(step, settings=cfg, name=label, setup=setup, teardown=teardown, hooks=_hooks(report, label, cfg))
 
 
 def _check_callables(step: object, setup: object, teardown: object) -> None:

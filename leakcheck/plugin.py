@@ -153,7 +153,7 @@ class LeakPlugin:
         plugin = self
         hooks = Hooks(
             capture_dir=None if self.report_dir is None else _capture_dir(self.report_dir, item.nodeid),
-            always_attribute=self.report_dir is not None,
+            always_attribute=self.report_dir is not None and settings.attribution != "auto",
             own_handles=False,  # the setup/teardown hooks below compare handles
         )
         if is_async_callable(original):

@@ -51,7 +51,8 @@ class Hooks:
     """What the caller of the runner adds: where captures go, whether to attribute anyway."""
 
     capture_dir: Path | None = None  #: per-check folder for flamegraphs (a report was asked for)
-    always_attribute: bool = False  #: run the attribution window even when nothing leaks
+    #: run the attribution window even when nothing grew (a report with an explicit attribution mode)
+    always_attribute: bool = False
     exclude_paths: tuple[str, ...] = ()  #: never count files under these as left behind
     own_handles: bool = True  #: snapshot fds/threads/children/files around setup and teardown
 
@@ -283,7 +284,10 @@ async def _leaked_tasks(baseline: set[asyncio.Task[Any]], timers: set[object], s
 async def _attribute(run: _Run, findings: Sequence[Finding], every: int) -> Attribution | None:
     s, hooks = run.settings, run.hooks
     leaking = [f for f in findings if f.leaking]
-    if s.attribution == "off" or not (leaking or hooks.always_attribute):
+    # Tracing costs 10-400x the step (tracemalloc on an int-heavy loop is the
+    # worst case): only when growth is suspected, unless the user asked.
+    suspected = leaking or any(f.verdict is Verdict.INCONCLUSIVE for f in findings)
+    if s.attribution == "off" or not (suspected or hooks.always_attribute):
         return None
     try:
         from .attribution import open_window
