@@ -153,7 +153,6 @@ async def test_cache_hits_misses_and_evictions(pool: Pool) -> None:
             await cache.get(queries.logbook, limit=limit)
         await cache.get(queries.areas)
         await cache.get(queries.areas)
-        assert len(cache) == 4
     finally:
         await cache.close()
 
@@ -174,7 +173,6 @@ async def test_cache_kept_across_iterations(cache: QueryCache) -> None:
     """
     for limit in range(1, 13):
         await cache.get(queries.logbook, limit=limit)
-    assert len(cache) == cache.max_entries
 
 
 @pytest.mark.leak
