@@ -150,7 +150,9 @@ async def test_aiosqlitepool_more_tasks_than_connections(sqlite_pool: Any) -> No
     await asyncio.gather(*(_pool_query(sqlite_pool) for _ in range(3 * POOL_SIZE)))
 
 
-@pytest.mark.leak
+# Two cursors per iteration (the health check, the failing statement): a
+# sawtooth period of 100 iterations; 300 show three.
+@pytest.mark.leak(iterations=300)
 async def test_aiosqlitepool_exception_inside_checkout(sqlite_pool: Any) -> None:
     """A statement fails inside ``async with pool.connection()``: the connection must go back."""
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
