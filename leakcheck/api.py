@@ -69,10 +69,8 @@ def check(
     A step that raises stops the check with :class:`~leakcheck.ScenarioError`,
     the step's exception as its ``__cause__``.
     """
-    _check_callables(step, setup, teardown)
-    cfg = settings_from(settings, options)
-    label = name or getattr(step, "__qualname__", "step")
-    return run(step, settings=cfg, name=label, setup=setup, teardown=teardown, hooks=_hooks(report, label, cfg))
+    cfg, label, hooks = _prepare(step, setup, teardown, name, settings, report, options)
+    return run(step, settings=cfg, name=label, setup=setup, teardown=teardown, hooks=hooks)
 
 
 async def check_async(
@@ -86,10 +84,24 @@ async def check_async(
     **options: Any,
 ) -> CheckResult:
     """:func:`check` on the running event loop, for callers already inside one."""
+    cfg, label, hooks = _prepare(step, setup, teardown, name, settings, report, options)
+    return await run_async(step, settings=cfg, name=label, setup=setup, teardown=teardown, hooks=hooks)
+
+
+def _prepare(
+    step: Callback,
+    setup: Callback | None,
+    teardown: Callback | None,
+    name: str,
+    settings: Settings | None,
+    report: str | Path | None,
+    options: Mapping[str, object],
+) -> tuple[Settings, str, Hooks]:
+    """Validate the callables and resolve settings, label and hooks, for both entry points."""
     _check_callables(step, setup, teardown)
     cfg = settings_from(settings, options)
     label = name or getattr(step, "__qualname__", "step")
-    return await run_async(step, settings=cfg, name=label, setup=setup, teardown=teardown, hooks=_hooks(report, label, cfg))
+    return cfg, label, _hooks(report, label, cfg)
 
 
 def _check_callables(step: object, setup: object, teardown: object) -> None:

@@ -20,7 +20,7 @@ import sys
 import threading
 import tracemalloc
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 from .errors import ConfigError
 
@@ -281,6 +281,16 @@ class UniqueMemory(Probe):
         return float(self._proc.memory_full_info().uss)
 
 
+def _entry_counter(proc_dir: str, psutil_method: str) -> Callable[[], float]:
+    """Count the entries of ``proc_dir`` (Linux); elsewhere ask psutil's ``Process.<psutil_method>()``."""
+    if os.path.isdir(proc_dir):
+        return lambda: float(len(os.listdir(proc_dir)))
+    import psutil
+
+    method = getattr(psutil.Process(), psutil_method)
+    return lambda: float(method())
+
+
 class FileDescriptors(Probe):
     """Open file descriptors (files, sockets, pipes)."""
 
@@ -291,13 +301,7 @@ class FileDescriptors(Probe):
     is_handle = True
 
     def __init__(self) -> None:
-        if os.path.isdir("/proc/self/fd"):
-            self.read = lambda: float(len(os.listdir("/proc/self/fd")))  # type: ignore[method-assign]
-        else:
-            import psutil
-
-            proc = psutil.Process()
-            self.read = lambda: float(proc.num_fds())  # type: ignore[method-assign]
+        self.read = _entry_counter("/proc/self/fd", "num_fds")  # type: ignore[method-assign]
 
 
 class PythonThreads(Probe):
@@ -323,13 +327,7 @@ class OSThreads(Probe):
     is_handle = True
 
     def __init__(self) -> None:
-        if os.path.isdir("/proc/self/task"):
-            self.read = lambda: float(len(os.listdir("/proc/self/task")))  # type: ignore[method-assign]
-        else:
-            import psutil
-
-            proc = psutil.Process()
-            self.read = lambda: float(proc.num_threads())  # type: ignore[method-assign]
+        self.read = _entry_counter("/proc/self/task", "num_threads")  # type: ignore[method-assign]
 
 
 class AsyncioTasks(Probe):
