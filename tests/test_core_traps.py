@@ -159,3 +159,22 @@ def test_lru_cache_whose_small_int_keys_give_way_is_not_a_leak() -> None:
     result = leakcheck.check(lambda: render(next(keys)), probes=["py_blocks"], attribution="off")
     assert not result.leaking, str(result)
     assert result.iterations > 400, "the verdict needed the extra span to see the plateau"
+
+
+def test_no_step_in_the_heap_between_passes() -> None:
+    # A sawtooth (two blocks per call, cleared every 200 calls) makes the check
+    # measure a second pass. The first pass's verdicts and the free lists its
+    # statistics filled must not show up as a one-off step in that pass.
+    held: list[object] = []
+
+    def step() -> None:
+        held.append(object())
+        held.append(object())
+        if len(held) >= 400:
+            held.clear()
+
+    result = leakcheck.check(step, probes=["py_blocks"], sample_every=10, attribution="off")
+    assert not result.leaking, str(result)
+    series = result.samples[0]
+    steps = [b - a for a, b in zip(series.values, series.values[1:]) if b > a]
+    assert max(steps) <= 25, f"a rise of {max(steps)} blocks in one sample: the harness reads in the heap"
