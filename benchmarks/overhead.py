@@ -77,7 +77,8 @@ def measure(label: str, target: float, repeats: int, iterations: int, warmup: in
     variants = {
         "measures only (attribution off)": {"attribution": "off"},
         "defaults (attribution auto)": {},
-        "attribution window forced (report=DIR)": {"report": None},
+        # With a report, an explicit attribution mode runs the window even on a clean step.
+        "attribution window forced (report=DIR)": {"report": None, "attribution": "both"},
     }
     ratios: dict[str, list[float]] = {k: [] for k in variants}
     walls: dict[str, list[float]] = {k: [] for k in variants}
@@ -88,9 +89,10 @@ def measure(label: str, target: float, repeats: int, iterations: int, warmup: in
             if "report" in opts and r >= window_repeats:
                 continue  # the forced window costs ~100x: measured fewer times
             kwargs = dict(opts, iterations=iterations, warmup=warmup)
-            if "report" in kwargs:
-                kwargs["report"] = tempfile.mkdtemp(prefix="bench-overhead-")
-            wall, ran, leaking = _checked(step, **kwargs)
+            with tempfile.TemporaryDirectory(prefix="bench-overhead-") as report:
+                if "report" in kwargs:
+                    kwargs["report"] = report
+                wall, ran, leaking = _checked(step, **kwargs)
             bare = _bare(step, ran)  # interleaved: the bare loop of the same iterations right after
             flagged += leaking
             ratios[name].append(wall / bare)
