@@ -53,7 +53,10 @@ tr.leaking td:first-child { box-shadow: inset 3px 0 0 var(--bad); }
 tr.error td:first-child { box-shadow: inset 3px 0 0 var(--warn); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px;
-  word-break: break-all; }
+  overflow-wrap: anywhere; }
+/* With many measure columns the table would squeeze test ids to one letter a line. */
+table.summary td:first-child { min-width: 22em; max-width: 36em; }
+.wrap { overflow-x: auto; }
 .top { color: var(--muted); font-size: 12px; margin-top: 2px; }
 .badge { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; font-weight: 600;
   line-height: 20px; white-space: nowrap; }
@@ -202,9 +205,9 @@ def render_index(results: RunResults, pages: Mapping[str, str]) -> str:
     sub = f"{escape(results.created) or 'results'}{' · ' + env if env else ''}"
     body = (
         f'<div class="cards">{"".join(cards)}</div>'
-        '<h2>Leak tests</h2><table class="summary"><thead><tr><th>Test</th><th>Verdict</th>'
+        '<h2>Leak tests</h2><div class="wrap"><table class="summary"><thead><tr><th>Test</th><th>Verdict</th>'
         f"{head}<th>Handles left</th><th>Iterations</th><th>Time</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
         '<p class="muted">Failing tests first. Each measure shows its robust growth per iteration '
         "over the measured iterations and a sparkline of its readings; red means it grows without "
         'bound beyond its limit. Raw data: <a href="results.json">results.json</a>.</p>'
