@@ -19,9 +19,9 @@ Callback = Callable[..., Any]
 def settings_from(base: Settings | None, kwargs: Mapping[str, object]) -> Settings:
     """Settings from ``check()`` keywords (same names and parsing as the marker), over ``base``."""
     given = {k: v for k, v in kwargs.items() if v is not None}
-    if base is None:
-        return resolve(given, marker_source="check()")
     resolved = resolve(given, marker_source="check()")
+    if base is None:
+        return resolved
     names = {o.name for o in OPTIONS}
     return base.replace(**{k: getattr(resolved, k) for k in given if k in names})
 

@@ -3,16 +3,15 @@
 The re, typing, struct, linecache, urllib, warnings and ABC caches fill as
 code runs and would read as the user's leak. CPython's refleak hunter clears
 them between runs (``Lib/test/libregrtest/utils.py: clear_caches`` and
-``refleak.py: dash_R_cleanup``); we do the same before every sample, then
-collect garbage so reference cycles never read as growth.
+``refleak.py: dash_R_cleanup``); we do the same before every sample, and the
+runner collects garbage so reference cycles never read as growth.
 """
 
 from __future__ import annotations
 
-import gc
 import sys
 
-__all__ = ["clear_interpreter_caches", "collect"]
+__all__ = ["clear_interpreter_caches"]
 
 
 def _clear_abc_caches() -> None:
@@ -39,11 +38,10 @@ def clear_interpreter_caches() -> None:
     re = modules.get("re")
     if re is not None:
         re.purge()
-    for name in ("typing",):
-        typing = modules.get(name)
-        if typing is not None:
-            for cleanup in getattr(typing, "_cleanups", ()):
-                cleanup()
+    typing = modules.get("typing")
+    if typing is not None:
+        for cleanup in getattr(typing, "_cleanups", ()):
+            cleanup()
     struct = modules.get("struct")
     if struct is not None:
         struct._clearcache()
@@ -59,16 +57,6 @@ def clear_interpreter_caches() -> None:
     fnmatch = modules.get("fnmatch")
     if fnmatch is not None and hasattr(fnmatch, "_compile_pattern"):
         fnmatch._compile_pattern.cache_clear()
-    ctypes = modules.get("ctypes")
-    if ctypes is not None and hasattr(ctypes, "_reset_cache"):
-        # ctypes' pointer-type cache is filled by POINTER(); resetting it drops
-        # the types users built, which regrtest accepts: do the same.
-        pass
     _clear_abc_caches()
     sys._clear_type_cache()
 
-
-def collect() -> None:
-    """A full collection, twice: finalizers run by the first can free more in the second."""
-    gc.collect()
-    gc.collect()

@@ -173,10 +173,6 @@ class Allowlist:
 
 def fd_targets() -> dict[int, str]:
     """Open descriptors and what they point at (a path, ``socket:[inode]``, ``pipe:[inode]``)."""
-    return _fd_targets()
-
-
-def _fd_targets() -> dict[int, str]:
     if os.path.isdir("/proc/self/fd"):
         targets = {}
         for name in os.listdir("/proc/self/fd"):
@@ -273,7 +269,7 @@ class HandleSnapshot:
     def take(cls) -> HandleSnapshot:
         """Read every kind of handle now."""
         return cls(
-            fds=frozenset(_fd_targets().items()),
+            fds=frozenset(fd_targets().items()),
             threads=tuple(threading.enumerate()),
             tids=frozenset(_native_tids()),
             children=frozenset((pid, desc.split("] ", 1)[-1]) for pid, desc in _children().items()),

@@ -25,7 +25,7 @@ import pytest
 
 from .config import OPTIONS, Settings, add_options, resolve
 from .errors import ConfigError, ScenarioError
-from .handles import RECORDER, Allowlist, HandleSnapshot, settle
+from .handles import RECORDER, Allowlist, HandleSnapshot, diff_snapshots, settle
 from .results import CheckResult, LeakedHandle, RunResults, TestRecord
 from .runner import Hooks, _run_on_new_loop, is_async_callable, repeat, repeat_async, run, run_async
 
@@ -404,8 +404,6 @@ def _key(h: LeakedHandle) -> object:
 def _handle_keys(snapshot: HandleSnapshot) -> set[object]:
     """Keys comparable with :func:`_key` of the handles a diff would report."""
     empty = HandleSnapshot(frozenset(), (), frozenset(), frozenset(), frozenset())
-    from .handles import diff_snapshots
-
     return {_key(h) for h in diff_snapshots(empty, snapshot)}
 
 

@@ -300,7 +300,7 @@ async def _leaked_tasks(baseline: set[asyncio.Task[Any]], timers: set[object], s
     return leaked
 
 
-async def _attribute(run: _Run, findings: Sequence[Finding], every: int) -> Attribution | None:
+async def _attribute(run: _Run, findings: Sequence[Finding]) -> Attribution | None:
     s, hooks = run.settings, run.hooks
     leaking = [f for f in findings if f.leaking]
     # Tracing costs 10-400x the step (tracemalloc on an int-heavy loop is the
@@ -407,7 +407,7 @@ async def _check(
                 gc.unfreeze()
             if loop is not None:
                 handles.extend(await _leaked_tasks(task_baseline, timer_baseline, settings))
-            attribution = await _attribute(run, findings, every)
+            attribution = await _attribute(run, findings)
         finally:
             try:
                 await _call(teardown, *run.args)
