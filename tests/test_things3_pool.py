@@ -139,6 +139,53 @@ async def test_connection_handed_to_a_waiter_cancelled_in_the_same_tick_comes_ba
 
 
 @pytest.mark.asyncio
+async def test_a_checkout_cancelled_mid_health_check_finishes_the_check_first(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenarios.things3 import pool as pool_module
+
+    started = finished = 0
+    real_check = pool_module._is_healthy
+
+    async def counted_check(conn: aiosqlite.Connection) -> bool:
+        nonlocal started, finished
+        started += 1
+        healthy = await real_check(conn)
+        finished += 1
+        return healthy
+
+    monkeypatch.setattr(pool_module, "_is_healthy", counted_check)
+    async with await Pool.open(database) as pool:
+        for _ in range(50):
+            task = asyncio.create_task(hold(pool, asyncio.Event()))
+            await asyncio.sleep(0)  # the checkout has reached the health check
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # No check left queued on the connection's worker thread, and the
+            # connection is back rather than lost or replaced.
+            assert started == finished
+            assert (pool.size, pool.idle, pool.in_use) == (1, 1, 0)
+        assert started == 50
+
+
+@pytest.mark.asyncio
+async def test_a_checkout_cancelled_while_connecting_gives_the_connection_to_the_pool(
+    database: Path,
+) -> None:
+    async with await Pool.open(database, min_size=0) as pool:
+        task = asyncio.create_task(hold(pool, asyncio.Event()))
+        await asyncio.sleep(0)  # opening its first connection
+        assert pool.size == 1 and pool.idle == 0
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (pool.size, pool.idle, pool.in_use) == (1, 1, 0)
+        assert len(worker_threads()) == 1
+    # no_threads_left: close() closed the adopted connection too.
+
+
+@pytest.mark.asyncio
 async def test_close_waits_for_checked_out_connections(database: Path) -> None:
     pool = await Pool.open(database)
 

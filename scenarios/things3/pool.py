@@ -24,10 +24,10 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, TypeVar
 
 import aiosqlite
 
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["Pool", "PoolClosed", "PoolError", "PoolTimeout"]
 
 _log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # What a waiter is handed: a connection, or None meaning "capacity freed up,
 # try again" (a connection was discarded, so the waiter may open a new one).
@@ -282,18 +284,29 @@ class Pool:
             self._in_use.add(conn)
             if not self.health_check:
                 return conn
+            # The check runs to its end even if this checkout is cancelled: an
+            # abandoned check stays queued on the connection's worker thread
+            # while the connection goes to the next caller, and under steady
+            # cancellation (a warmer started and stopped in a loop) that queue
+            # only grows.
             try:
-                healthy = await _is_healthy(conn)
+                healthy, cancelled = await _uninterrupted(_is_healthy(conn))
             except BaseException:
-                # Cancelled mid-check: the connection itself is fine, and
-                # nobody else knows we hold it.
                 self._release(conn)
                 raise
-            if healthy:
+            if healthy and cancelled is None:
                 return conn
-            _log.info("%s: replacing a connection that failed its health check", self.path.name)
-            self._in_use.discard(conn)
-            await _close_quietly(conn)
+            if healthy:
+                self._release(conn)
+            else:
+                _log.info("%s: replacing a connection that failed its health check",
+                          self.path.name)
+                self._in_use.discard(conn)
+                _, cancelled_closing = await _uninterrupted(_close_quietly(conn))
+                cancelled = cancelled or cancelled_closing
+                self._hand_off(None)
+            if cancelled is not None:
+                raise cancelled
         return None
 
     async def _wait_for_handoff(self, deadline: float, timeout: float) -> _Handoff:
@@ -356,12 +369,24 @@ class Pool:
         # overshoot max_size; on failure the slot goes to a waiter.
         self._opening += 1
         try:
-            return await aiosqlite.connect(self.path)
+            conn, cancelled = await _uninterrupted(aiosqlite.connect(self.path))
         except BaseException:
             self._hand_off(None)
             raise
         finally:
             self._opening -= 1
+        if cancelled is None:
+            return conn
+        # The checkout was cancelled while this connection opened. Opening
+        # takes milliseconds, and a connection abandoned half-open would keep
+        # its worker thread for good, so it was finished and joins the pool.
+        if self.closed:
+            await _uninterrupted(_close_quietly(conn))
+            self._hand_off(None)
+        else:
+            self._in_use.add(conn)
+            self._release(conn)
+        raise cancelled
 
     def _spawn(self, coro: Coroutine[object, object, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"things3-{name}")
@@ -379,6 +404,26 @@ class Pool:
     @staticmethod
     def _now() -> float:
         return asyncio.get_running_loop().time()
+
+
+async def _uninterrupted(aw: Awaitable[T]) -> tuple[T, asyncio.CancelledError | None]:
+    """Await ``aw`` to its end even if the calling task is cancelled meanwhile.
+
+    Return its result and the cancellation that arrived, if one did, for the
+    caller to raise once the result is somewhere safe (back in the pool, or
+    closed). Cancellation is delayed, never lost.
+    """
+    task = asyncio.ensure_future(aw)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            return await asyncio.shield(task), cancelled
+        except asyncio.CancelledError as exc:
+            if task.cancelled():
+                raise  # the work itself was cancelled (the loop is shutting down)
+            if task.done():
+                return task.result(), exc  # finished in the tick we were cancelled
+            cancelled = exc
 
 
 async def _is_healthy(conn: aiosqlite.Connection) -> bool:
