@@ -117,6 +117,28 @@ async def test_warmer_fills_the_cache_and_stops_on_close(pool: Pool) -> None:
 
 
 @pytest.mark.asyncio
+async def test_wait_warm_returns_after_the_first_round_or_when_the_warmer_stops(
+    database: Path,
+) -> None:
+    pool = await Pool.open(database)
+    cache = QueryCache(pool)
+    with pytest.raises(RuntimeError, match="before start_warming"):
+        await cache.wait_warm()
+    cache.start_warming([queries.areas, partial(queries.logbook, limit=10)], interval=60)
+    await asyncio.wait_for(cache.wait_warm(), 5)
+    assert len(cache) == 2 and cache.warming
+    await cache.close()
+
+    # A warmer stopped before its first round still releases the waiters.
+    stopped = QueryCache(pool)
+    stopped.start_warming([queries.areas], interval=60)
+    await pool.close()
+    await asyncio.wait_for(stopped.wait_warm(), 1)
+    assert len(stopped) == 0 and not stopped.warming
+    await stopped.close()
+
+
+@pytest.mark.asyncio
 async def test_warmer_stops_when_its_pool_closes(database: Path) -> None:
     pool = await Pool.open(database)
     cache = QueryCache(pool)

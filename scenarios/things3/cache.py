@@ -90,6 +90,7 @@ class QueryCache:
         self._entries: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
         self._calls = itertools.count()
         self._warmer: asyncio.Task[None] | None = None
+        self._warmed: asyncio.Event | None = None  # set after the first round, or on stopping
         self._closed = False
         self._hits = self._misses = self._evictions = self._expirations = 0
 
@@ -162,8 +163,19 @@ class QueryCache:
         if self.warming:
             raise RuntimeError("this cache is already warming; close it to stop")
         calls = [q if isinstance(q, functools.partial) else functools.partial(q) for q in queries]
-        warm = self._warm_until_closed(calls, interval)
+        self._warmed = asyncio.Event()
+        warm = self._warm_until_closed(calls, interval, self._warmed)
         self._warmer = asyncio.get_running_loop().create_task(warm, name="things3-cache-warmer")
+
+    async def wait_warm(self) -> None:
+        """Wait until the warmer has run each of its queries once, or has stopped.
+
+        For a service that wants its main lists in memory before it serves
+        (a query that failed in that round is simply not cached yet).
+        """
+        if self._warmed is None:
+            raise RuntimeError("QueryCache.wait_warm() before start_warming()")
+        await self._warmed.wait()
 
     async def close(self) -> None:
         """Drop every entry and stop the warming task. Idempotent."""
@@ -211,18 +223,22 @@ class QueryCache:
         return value
 
     async def _warm_until_closed(
-        self, calls: list[functools.partial[Awaitable[Any]]], interval: float
+        self, calls: list[functools.partial[Awaitable[Any]]], interval: float, warmed: asyncio.Event
     ) -> None:
-        while True:
-            for call in calls:
-                query, args, kwargs = call.func, call.args, call.keywords
-                try:
-                    await self._run_and_store(self._key(query, args, kwargs), query, args, kwargs)
-                except PoolClosed:
+        try:
+            while True:
+                for call in calls:
+                    query, args, kwargs = call.func, call.args, call.keywords
+                    try:
+                        await self._run_and_store(self._key(query, args, kwargs), query, args, kwargs)
+                    except PoolClosed:
+                        return
+                    except (sqlite3.Error, PoolTimeout):
+                        # Transient (a locked database, a busy pool): the entry
+                        # stays as it was and the next round tries again.
+                        _log.warning("cache warming: %s failed", query.__qualname__, exc_info=True)
+                warmed.set()
+                if await self.pool.wait_for_close(interval):
                     return
-                except (sqlite3.Error, PoolTimeout):
-                    # Transient (a locked database, a busy pool): the entry
-                    # stays as it was and the next round tries again.
-                    _log.warning("cache warming: %s failed", query.__qualname__, exc_info=True)
-            if await self.pool.wait_for_close(interval):
-                return
+        finally:
+            warmed.set()  # nobody waits for a round that will never come
