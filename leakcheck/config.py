@@ -29,7 +29,9 @@ class Settings:
 
     iterations: int = 200  #: measured iterations after the warm-up (the first pass)
     warmup: int = 20  #: iterations run first and never judged (lazy init, caches filling)
-    max_iterations: int = 0  #: cap when the verdict needs more evidence (0: 5 × iterations)
+    max_iterations: int = 0  #: cap when the verdict needs more evidence (0: 20 × iterations)
+    #: seconds of measuring after which heap growth is no longer followed past the usual spans
+    extend_time: float = 2.0
     sample_every: int = 0  #: sample every k iterations (0: chosen from the step's speed)
     probes: tuple[str, ...] = DEFAULT_PROBES
     max_growth: float | None = None  #: bytes per iteration tolerated on the heap measures
@@ -57,6 +59,8 @@ class Settings:
             raise ConfigError("alpha", self.alpha, "expected a probability between 0 and 1")
         if self.grace < 0:
             raise ConfigError("grace", self.grace, "expected seconds >= 0")
+        if self.extend_time < 0:
+            raise ConfigError("extend_time", self.extend_time, "expected seconds >= 0")
         for p in self.probes:
             if p not in PROBES:
                 raise ConfigError("probes", p, f"unknown probe; known probes: {', '.join(PROBES)}")
@@ -71,7 +75,7 @@ class Settings:
     @property
     def cap(self) -> int:
         """The most measured iterations a check may run."""
-        return max(self.max_iterations or 5 * self.iterations, self.iterations)
+        return max(self.max_iterations or 20 * self.iterations, self.iterations)
 
     def limit_for(self, probe: str) -> float:
         """The growth per iteration tolerated for ``probe``."""
@@ -186,7 +190,8 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("iterations", _int, "Measured iterations per leak test after the warm-up (default 200)", "N"),
     Option("warmup", _int, "Iterations run first and never judged (default 20)", "N"),
-    Option("max_iterations", _int, "Cap on iterations when the verdict needs more evidence (default 5 x iterations)", "N"),
+    Option("max_iterations", _int, "Cap on iterations when the verdict needs more evidence (default 20 x iterations)", "N"),
+    Option("extend_time", _float, "Seconds of measuring after which heap growth is not followed past twice the iterations (default 2.0)", "SECONDS"),
     Option("sample_every", _int, "Sample every K iterations (default: chosen from the step's speed)", "K"),
     Option("probes", _probe_names, f"Comma-separated measures to take (default all but uss; known: {', '.join(PROBES)})", "NAMES"),
     Option("max_growth", _size, "Heap growth per iteration tolerated, e.g. '512 B' or '1 KiB' (default 32 B native, 64 B traced)", "SIZE"),

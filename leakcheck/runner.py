@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import psutil
+
 from .cleanup import clear_interpreter_caches
 from .config import Settings
 from .errors import LeakcheckError, ScenarioError
@@ -44,6 +46,12 @@ Callback = Callable[..., Any]
 MIN_SAMPLES = 20
 #: Share of the step's time that sampling may cost when k is chosen for us.
 SAMPLING_BUDGET = 0.15
+#: Most samples one verdict looks at: Mann–Kendall is O(n²), and a longer run
+#: is judged over an even subsample of its readings.
+MAX_JUDGED = 400
+#: Measuring past the usual spans stops once the process grew this much since
+#: the baseline: growth that large is not in doubt, and the machine is shared.
+EXTEND_RSS_LIMIT = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -187,7 +195,7 @@ def _findings(
     for j, probe in enumerate(samples.probes):
         x, y = samples.series(j)
         limit = s.limit_for(probe.name)
-        jd = judge([float(v) for v in x], y, limit, alpha=s.alpha)
+        jd = judge(*_thinned(x, y), limit, alpha=s.alpha)
         if jd.verdict is Verdict.UNBOUNDED and done > span:
             recent = _judge_span(x, y, done - span, done, limit, s.alpha)
             previous = _judge_span(x, y, done - 2 * span, done - span, limit, s.alpha)
@@ -203,6 +211,58 @@ def _findings(
             Finding(probe.name, probe.title, probe.unit, jd.evidence.slope, limit, jd.verdict, jd.evidence, jd.reason)
         )
     return findings, judgements
+
+
+def _next_target(
+    probes: Sequence[Probe],
+    judgements: Sequence[Judgement],
+    done: int,
+    elapsed: float,
+    grown: int,
+    s: Settings,
+) -> int | None:
+    """How many iterations to have measured after the next pass, or None to stop.
+
+    The usual spans, one pass at a time: growth is confirmed over twice the
+    first pass, an unclear verdict is measured up to five times it. Past
+    them, heap growth may still be a fill that outlasts the spans (a ring of
+    300 entries, a log buffer cleared every few thousand calls), so it is
+    followed further, doubling the run, while measuring has taken less than
+    ``extend_time`` seconds: fast steps look many times further than slow
+    ones, at little cost. A handle leak is never followed further: counts
+    are exact, and each pass would leak more descriptors or threads.
+    """
+    if done >= s.cap:
+        return None
+    verdicts = [(p.is_handle, j.verdict) for p, j in zip(probes, judgements)]
+    unsure = any(v is Verdict.INCONCLUSIVE for _, v in verdicts)
+    growing = any(v is Verdict.UNBOUNDED for _, v in verdicts)
+    usual = 5 * s.iterations if unsure else 2 * s.iterations if growing else 0
+    if done < usual:
+        return min(s.cap, done + s.iterations)
+    if any(handle and v is Verdict.UNBOUNDED for handle, v in verdicts):
+        return None
+    heap_open = any(not handle and v is not Verdict.BOUNDED for handle, v in verdicts)
+    if not heap_open or elapsed >= s.extend_time or grown >= EXTEND_RSS_LIMIT:
+        return None
+    return min(s.cap, 2 * done)
+
+
+def _rss() -> int:
+    """Resident bytes of this process now (0 where unknown)."""
+    try:
+        return int(psutil.Process().memory_info().rss)
+    except (psutil.Error, OSError):
+        return 0
+
+
+def _thinned(x: Sequence[int], y: Sequence[float]) -> tuple[list[float], list[float]]:
+    """At most ``MAX_JUDGED`` evenly spread samples, the first and last included."""
+    n = len(x)
+    if n <= MAX_JUDGED:
+        return [float(v) for v in x], list(y)
+    idx = sorted({round(k * (n - 1) / (MAX_JUDGED - 1)) for k in range(MAX_JUDGED)})
+    return [float(x[i]) for i in idx], [y[i] for i in idx]
 
 
 def _prime_judging(probes: Sequence[Probe], skipped: Sequence[Finding], s: Settings) -> None:
@@ -229,7 +289,7 @@ def _judge_span(
 ) -> Judgement:
     """The verdict over the samples taken after iterations ``first`` to ``last``, on their own."""
     idx = [i for i, it in enumerate(x) if first <= it <= last]
-    return judge([float(x[i]) for i in idx], [y[i] for i in idx], limit, alpha=alpha)
+    return judge(*_thinned([x[i] for i in idx], [y[i] for i in idx]), limit, alpha=alpha)
 
 
 def _unavailable(probes: Sequence[Probe]) -> tuple[list[Probe], list[Finding]]:
@@ -387,22 +447,21 @@ async def _check(
                 samples = _Samples(usable, settings.cap // every + 2)
                 _prime_judging(probes, skipped, settings)
                 samples.take(0)
+                measuring_since, rss_before = time.perf_counter(), _rss()
                 done, target = 0, settings.iterations
                 while True:
                     await run.iterate(done + 1, target, every, samples)
                     done = target
                     findings, judgements = _findings(probes, skipped, samples, settings, done)
-                    unsure = any(j.verdict is Verdict.INCONCLUSIVE for j in judgements)
-                    # An unbounded verdict is confirmed over twice the first span, and
-                    # must hold on each of the last two spans alone (see _findings).
-                    unconfirmed = done < 2 * settings.iterations and any(
-                        j.verdict is Verdict.UNBOUNDED for j in judgements
+                    elapsed = time.perf_counter() - measuring_since
+                    more = _next_target(
+                        samples.probes, judgements, done, elapsed, _rss() - rss_before, settings
                     )
-                    if not (unsure or unconfirmed) or done >= settings.cap:
+                    if more is None:
                         break
                     # This pass's verdicts must not sit in the heap the next pass measures.
                     del findings, judgements
-                    target = min(settings.cap, done + settings.iterations)
+                    target = more
             finally:
                 gc.unfreeze()
             if loop is not None:

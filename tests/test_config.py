@@ -81,10 +81,13 @@ def test_limits_and_max_growth_apply_to_the_right_probes() -> None:
 def test_settings_defaults_and_cap() -> None:
     s = Settings()
     assert (s.iterations, s.warmup, s.mode, s.attribution) == (200, 20, "check", "auto")
-    assert s.cap == 1000 and Settings(iterations=100, max_iterations=150).cap == 150
+    assert s.cap == 4000 and Settings(iterations=100, max_iterations=150).cap == 150
+    assert s.extend_time == 2.0 and resolve(cli={"extend_time": "0.5"}).extend_time == 0.5
     assert Settings(iterations=100, max_iterations=50).cap == 100
     with pytest.raises(ConfigError):
         Settings(iterations=5)
+    with pytest.raises(ConfigError, match="extend_time"):
+        Settings(extend_time=-1)
     assert Settings(iterations=1, mode="once").iterations == 1
 
 

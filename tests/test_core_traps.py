@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from traps.clean import CLEAN, bounded_ring
+from traps.clean import CLEAN, bounded_ring, long_fill
 from traps.leaks import LEAKS, Trap, release_all
 
 import leakcheck
@@ -159,6 +159,29 @@ def test_lru_cache_whose_small_int_keys_give_way_is_not_a_leak() -> None:
     result = leakcheck.check(lambda: render(next(keys)), probes=["py_blocks"], attribution="off")
     assert not result.leaking, str(result)
     assert result.iterations > 400, "the verdict needed the extra span to see the plateau"
+
+
+def test_a_fill_outlasting_the_spans_is_followed_to_its_plateau() -> None:
+    # Both ways: with measuring past the usual spans switched off, the same
+    # fill (1,500 iterations of +2 blocks) reads as a leak at 2 x 200.
+    followed = _check(long_fill(), probes=["py_blocks"])
+    assert not followed.leaking, str(followed)
+    assert followed.iterations > 1500, "the plateau was never measured"
+    cut_short = _check(long_fill(), probes=["py_blocks"], extend_time=0)
+    assert cut_short.leaking and cut_short.iterations == 400, str(cut_short)
+
+
+def test_heap_growth_in_a_fast_step_is_followed_then_fails() -> None:
+    result = _check(LEAKS["small_int"](), probes=["py_blocks"])
+    assert result.leaking, str(result)
+    assert 400 < result.iterations <= 4000  # doubled past the spans, within the cap
+
+
+def test_a_handle_leak_is_not_followed_past_the_spans() -> None:
+    # Each extra pass would leak more descriptors, and a count needs no more evidence.
+    result = _check(LEAKS["open_file"](), probes=["fds", "py_blocks"])
+    assert result.finding("fds").verdict is Verdict.UNBOUNDED, str(result)
+    assert result.iterations == 400, str(result)
 
 
 def test_no_step_in_the_heap_between_passes() -> None:

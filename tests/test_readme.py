@@ -13,7 +13,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _sh_blocks(text: str) -> list[str]:
-    return [b.strip() for b in re.findall(r"```sh\n(.*?)```", text, flags=re.S)]
+    return [b.strip() for b in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL)]
 
 
 def test_readme_has_exactly_two_copy_paste_commands() -> None:

@@ -85,6 +85,13 @@ def bounded_ring(seed: int = 1234) -> Trap:
     return Trap("bounded_ring", lambda: ring.append(bytes(rng.randrange(16, 8192))))
 
 
+def long_fill() -> Trap:
+    """A deque(maxlen=1500) of small records: it fills for 1,500 iterations, far past 2 × 200."""
+    ring: collections.deque[tuple[int, str]] = collections.deque(maxlen=1500)
+    counter = iter(range(10**9))
+    return Trap("long_fill", lambda: ring.append((next(counter) + 10**6, "event")))
+
+
 def thread_pool() -> Trap:
     """ThreadPoolExecutor(4) with a job per iteration: threads start lazily, up to 4."""
 
@@ -140,6 +147,6 @@ CLEAN: dict[str, Callable[[], Trap]] = {
     f.__name__: f
     for f in (
         lazy_init, lru_plateau, re_cache, gc_cycles, sawtooth, bounded_ring,
-        thread_pool, sqlite_disk, big_buffer,
+        long_fill, thread_pool, sqlite_disk, big_buffer,
     )
 }
