@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             "",
             (
                 f"Each tool: setup, {WARMUP} warm-up iterations, {ITERATIONS} measured iterations, teardown, in a "
-                "fresh process. leakcheck runs with its defaults (it may extend to 5x the iterations when unsure, "
+                "fresh process. leakcheck runs with its defaults (it may extend to 5x the iterations when unsure "
+                "and follows heap growth in a fast step for up to 2 s of measuring, at most 20x; it "
                 "runs an attribution window when it finds growth, and waits up to 1 s for handles to be released). "
                 f"Peers: tracemalloc snapshot diff flags > {TRACEMALLOC_THRESHOLD} B total growth; RSS diff flags "
                 f"> {RSS_THRESHOLD // 1024} KiB; pytest-memray `limit_leaks(\"{MEMRAY_LOCATION_LIMIT}\")` per "
