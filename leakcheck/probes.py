@@ -22,6 +22,7 @@ import tracemalloc
 from collections.abc import Sequence
 from typing import Callable, ClassVar
 
+from . import glibc_heap
 from .errors import ConfigError
 
 __all__ = [
@@ -99,66 +100,20 @@ class TracedBytes(Probe):
         return tracemalloc.get_traced_memory()[0]
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-            "fsmblks", "uordblks", "fordblks", "keepcost",
-        )
-    ]
-
-
-def _load_mallinfo2() -> tuple[object | None, str | None]:
-    if not sys.platform.startswith("linux"):
-        return None, f"mallinfo2() is glibc-only; this is {sys.platform}"
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        fn = libc.mallinfo2
-    except (OSError, AttributeError):
-        return None, "this C library has no mallinfo2() (glibc >= 2.33 needed; musl has none)"
-    fn.restype = _MallInfo2
-    fn.argtypes = []
-    libc.malloc.restype = ctypes.c_void_p
-    libc.malloc.argtypes = [ctypes.c_size_t]
-    libc.free.restype = None
-    libc.free.argtypes = [ctypes.c_void_p]
-    global _MALLOC, _FREE
-    _MALLOC, _FREE = libc.malloc, libc.free
-    return fn, None
-
-
-_MALLOC: object = None
-_FREE: object = None
-_MALLINFO2, _MALLINFO2_MISSING = _load_mallinfo2()
-
-
-def _tcache_count() -> int:
-    """Freed chunks glibc keeps per size class per thread (7 unless a tunable says otherwise)."""
-    for item in os.environ.get("GLIBC_TUNABLES", "").replace(",", ":").split(":"):
-        key, _, value = item.partition("=")
-        if key.strip() == "glibc.malloc.tcache_count" and value.strip().isdigit():
-            return min(int(value), 127)
-    return 7
-
-
-#: Requests landing in each of glibc's 64 tcache size classes (chunks of 32..1040 B on
-#: 64-bit): 24, 40, ..., 1032 bytes.
-_TCACHE_REQUESTS = tuple(24 + 16 * b for b in range(64))
-
-
 class NativeHeap(Probe):
     """Bytes in use on the C heap (glibc ``mallinfo2``: ``uordblks + hblkhd``).
 
     Sees what tracemalloc cannot: sqlite's page cache, C extensions, ctypes
     mallocs, and Python objects over 512 bytes (which pymalloc hands to malloc).
 
-    glibc parks up to 7 freed chunks per size class in a per-thread cache
-    (tcache) that ``mallinfo2`` counts as in use: up to ~235 KiB that fills
-    slowly when freed sizes vary (a ring of random-size buffers reads as
-    +130 B/iteration for thousands of iterations). So each reading first takes
-    every chunk the cache can hold (7 per class), reads, and frees them: the
-    reading is then "in use + a constant" whatever the cache held.
+    ``mallinfo2`` counts the chunks glibc parks in each thread's cache (its
+    tcache, up to ~235 KiB a thread, filling slowly when freed sizes vary) as
+    in use, so they are taken out (see :mod:`leakcheck.glibc_heap`): the
+    main thread's from the counts at the start of the heap, every other
+    Python thread's (aiosqlite's workers, a thread pool's) through libc's
+    thread-local pointer to its cache. Where those cannot be read, the
+    calling thread's cache is drained instead: every chunk it can hold is
+    taken, the reading made, and the chunks freed.
     """
 
     name = "native_heap"
@@ -167,67 +122,34 @@ class NativeHeap(Probe):
     default_limit = 32.0  # a 64-byte malloc per iteration is a leak
 
     def __init__(self) -> None:
-        self._sizes = tuple(size for size in _TCACHE_REQUESTS for _ in range(_tcache_count()))
-        self._held = (ctypes.c_void_p * len(self._sizes))()
+        self._sizes = tuple(size for size in glibc_heap.TCACHE_REQUESTS for _ in range(glibc_heap.tcache_count()))
+        self._held = [0] * len(self._sizes)
         # Reading the main thread's tcache counts costs microseconds; draining
         # it costs ~0.5 ms. Use the counts where their layout checks out.
-        self._counts = _main_tcache_counts()
+        self._counts = glibc_heap.main_tcache_counts()
+        self._others = (
+            None if self._counts is None else glibc_heap.ThreadCaches.find(ctypes.addressof(self._counts))
+        )
         self._main = threading.main_thread()
 
     def unavailable(self) -> str | None:
-        return _MALLINFO2_MISSING
+        return glibc_heap.MALLINFO2_MISSING
 
     def read(self) -> float:
+        others = 0 if self._others is None else self._others.other_threads()
         counts = self._counts
         if counts is not None and threading.current_thread() is self._main:
-            info = _MALLINFO2()  # type: ignore[misc,operator]
-            cached = 0
-            for i in range(64):
-                cached += counts[i] * (32 + 16 * i)
-            return float(info.uordblks + info.hblkhd - cached)
-        return self._read_draining()
+            return float(glibc_heap.in_use() - glibc_heap.cached_bytes(counts) - others)
+        return self._read_draining() - others
 
     def _read_draining(self) -> float:
-        malloc, free, held = _MALLOC, _FREE, self._held
-        n = 0
-        for size in self._sizes:
-            held[n] = malloc(size)  # type: ignore[operator]
-            n += 1
-        info = _MALLINFO2()  # type: ignore[misc,operator]
-        for i in range(n):
-            free(held[i])  # type: ignore[operator]
-        return float(info.uordblks + info.hblkhd)
-
-
-def _main_tcache_counts() -> ctypes.Array[ctypes.c_uint16] | None:
-    """The per-size-class counts of the main thread's glibc tcache, or None when unsure.
-
-    glibc (2.30+, 64-bit) allocates the main thread's ``tcache_perthread_struct``
-    (``uint16_t counts[64]`` then ``entries[64]``) as the first chunk of the main
-    heap: size field 0x291 at heap start + 8. Trust it only if that holds and
-    freeing three 100-byte mallocs moves the matching count as predicted.
-    """
-    if _MALLINFO2 is None or ctypes.sizeof(ctypes.c_void_p) != 8 or threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        with open("/proc/self/maps", encoding="ascii", errors="replace") as fh:
-            start = next(int(line.split("-", 1)[0], 16) for line in fh if line.rstrip().endswith("[heap]"))
-    except (OSError, StopIteration, ValueError):
-        return None
-    if ctypes.c_size_t.from_address(start + 8).value != 0x291:
-        return None
-    counts = (ctypes.c_uint16 * 64).from_address(start + 16)
-    limit = _tcache_count()
-    if any(c > limit for c in counts):
-        return None
-    cls = (112 - 32) // 16  # malloc(100) lands in the 112-byte chunk class
-    held = [_MALLOC(100) for _ in range(3)]  # type: ignore[operator]
-    before = counts[cls]
-    for ptr in held:
-        _FREE(ptr)  # type: ignore[operator]
-    if counts[cls] != min(limit, before + 3):
-        return None
-    return counts
+        held = self._held
+        for n, size in enumerate(self._sizes):
+            held[n] = glibc_heap.malloc(size)
+        reading = glibc_heap.in_use()
+        for ptr in held:
+            glibc_heap.free(ptr)
+        return float(reading)
 
 
 def _statm_rss_bytes() -> float:

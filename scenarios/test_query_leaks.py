@@ -20,14 +20,10 @@ and keeps 5 frames: tracing every allocation of thousands of rows costs about
 1 s an iteration with 5 frames and 5 s with the default 25. The same short
 window serves every query test.
 
-``native_heap`` reads freed chunks that glibc parks per thread (its tcache,
-at most 7 per size class) in aiosqlite's worker threads as growth, because
-leakcheck's probe empties only the calling thread's cache; a cache of
-hundreds of KiB fills over hundreds of iterations. ``search``, the mixed
-workload and ``all_tasks`` show it (+41 B, +1.5 KiB and up to +412 B an
-iteration, slowing down) and run
-clean with ``GLIBC_TUNABLES=glibc.malloc.tcache_count=0``; they carry a
-``native_heap`` limit (``THREAD_CACHES``) until leakcheck accounts for it.
+Every query's buffers are malloc'd and freed on aiosqlite's worker thread,
+whose glibc cache (up to 7 freed chunks per size class) fills over hundreds
+of iterations; ``native_heap`` takes every Python thread's cache out of its
+reading, so these tests run with the default native limit.
 """
 
 from __future__ import annotations
@@ -75,20 +71,11 @@ SLOW = {"inbox", "today", "upcoming", "anytime", "someday"}
 SHORT_WINDOW = {"attribution_iterations": 10, "tracemalloc_frames": 5}
 
 
-#: Limits for the tests where worker-thread tcaches fill measurably (see above).
-THREAD_CACHES = {
-    "search": {"native_heap": 64.0},
-    "mixed": {"native_heap": 2048.0},
-    # 49k rows an iteration through the worker thread: its cache fills at up to
-    # ~400 B an iteration over the 40 iterations this slow test can afford.
-    "all_tasks": {"native_heap": 1024.0},
-}
-
 
 def _leak_mark(name: str) -> pytest.MarkDecorator:
     if name in SLOW:
         return pytest.mark.leak(iterations=60, warmup=10, limits=SAWTOOTH, **SHORT_WINDOW)
-    return pytest.mark.leak(iterations=300, warmup=10, limits=THREAD_CACHES.get(name, {}), **SHORT_WINDOW)
+    return pytest.mark.leak(iterations=300, warmup=10, **SHORT_WINDOW)
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=_leak_mark(name)) for name in QUERIES])
@@ -103,7 +90,7 @@ async def test_query(pool: Pool, checklist_task: str, name: str) -> None:
 
 
 @pytest.mark.leak(
-    iterations=60, warmup=10, limits={**SAWTOOTH, **THREAD_CACHES["mixed"]}, **SHORT_WINDOW
+    iterations=60, warmup=10, limits=SAWTOOTH, **SHORT_WINDOW
 )
 async def test_mixed_read_workload(pool: Pool, checklist_task: str) -> None:
     """What the app does on launch: sidebar, Today, a project count, a search, a task.
@@ -125,7 +112,7 @@ async def test_mixed_read_workload(pool: Pool, checklist_task: str) -> None:
 @pytest.mark.leak(
     iterations=20,
     warmup=3,
-    limits={**SAWTOOTH, **THREAD_CACHES["all_tasks"]},
+    limits=SAWTOOTH,
     attribution="memray",
     attribution_iterations=4,
 )
