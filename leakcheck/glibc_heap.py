@@ -11,8 +11,8 @@ reading must take them out. This module finds them:
   pointer, which sits at one offset from each thread's ``pthread_t`` (its
   thread control block, which CPython reports as the thread's ``ident``);
   :class:`ThreadCaches` finds that offset once and reads the other threads'
-  counts with ``process_vm_readv`` on our own pid, which fails cleanly
-  where a plain read of a thread that just exited would fault.
+  counts through ``/proc/self/mem``, which fails cleanly where a plain read
+  of a thread that just exited would fault.
 
 Everything is checked before it is trusted (layout, then counts moving as
 predicted when a thread frees memory); when a check fails the caller falls
@@ -21,13 +21,14 @@ back to draining the calling thread's cache and says nothing false.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import struct
 import sys
 import threading
-from typing import Callable
+from collections.abc import Callable, Iterator
 
 __all__ = ["MALLINFO2_MISSING", "TCACHE_REQUESTS", "ThreadCaches", "cached_bytes", "free", "in_use",
            "main_tcache_counts", "malloc", "tcache_count"]
@@ -41,10 +42,6 @@ class _MallInfo2(ctypes.Structure):
             "fsmblks", "uordblks", "fordblks", "keepcost",
         )
     ]
-
-
-class _IOVec(ctypes.Structure):
-    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
 
 
 def _load_libc() -> tuple[ctypes.CDLL | None, str | None]:
@@ -114,10 +111,11 @@ def _main_heap_start() -> int | None:
 def _frees_move(read_count: Callable[[], int | None]) -> bool:
     """Whether freeing three 100-byte mallocs in this thread moves its count as predicted.
 
-    Tried three times: the first ctypes calls of a process allocate and free
-    on their own, which can move the count by one more.
+    Tried up to eight times: early in a process, the interpreter's and
+    ctypes's own first allocations take chunks of that size from the cache
+    while we count. A wrong address never moves by exactly three on cue.
     """
-    for _ in range(3):
+    for _ in range(8):
         free(malloc(100))
         read_count()
         held = [malloc(100) for _ in range(3)]
@@ -159,8 +157,11 @@ class ThreadCaches:
     """Bytes parked in other Python threads' tcaches, read through their thread-local pointers.
 
     Build with :meth:`find`; ``None`` when this libc, kernel or sandbox does
-    not let us (no ``process_vm_readv``, an unexpected layout, a check that
-    did not move as predicted).
+    not let us (``/proc/self/mem`` unreadable, an unexpected layout, a check
+    that did not move as predicted). Memory is read through
+    ``/proc/self/mem``, where an address that is no longer mapped (a thread
+    that has just exited) is an error, not a fault; the file is opened for
+    each reading and closed again, so no descriptor outlives it.
     """
 
     #: How far on each side of the main thread's control block to look for libc's ``tcache``.
@@ -169,24 +170,12 @@ class ThreadCaches:
     def __init__(self, offset: int, limit: int) -> None:
         self.offset = offset  #: libc's ``tcache`` pointer is at ``ident + offset`` in every thread
         self._limit = limit
-        self._word = ctypes.create_string_buffer(8)
-        self._counts = ctypes.create_string_buffer(128)
-        self._local = _IOVec()
-        self._remote = _IOVec()
-        self._pid = os.getpid()
 
     @classmethod
     def find(cls, main_counts_address: int) -> ThreadCaches | None:
         """Locate libc's ``tcache`` pointer from the main thread's cache address, and check it on a new thread."""
-        if _LIBC is None or not hasattr(_LIBC, "process_vm_readv") or sys.byteorder != "little":
-            return None
-        _LIBC.process_vm_readv.argtypes = [
-            ctypes.c_int, ctypes.POINTER(_IOVec), ctypes.c_ulong,
-            ctypes.POINTER(_IOVec), ctypes.c_ulong, ctypes.c_ulong,
-        ]
-        _LIBC.process_vm_readv.restype = ctypes.c_ssize_t
         main = threading.main_thread().ident
-        if main is None:
+        if _LIBC is None or main is None or sys.byteorder != "little":
             return None
         key = (os.getpid(), main_counts_address)
         if key not in _FOUND:  # one search and check per process
@@ -196,15 +185,18 @@ class ThreadCaches:
 
     @classmethod
     def _search(cls, main: int, main_counts_address: int) -> int | None:
-        probe = cls(0, tcache_count())
         hits = []
         page = 4096
-        for base in range(main - cls.SPAN, main + cls.SPAN, page):
-            block = probe._read(base, page)
-            if block is None:
-                continue
-            hits += [base + i - main for i in range(0, page, 8)
-                     if struct.unpack_from("<Q", block, i)[0] == main_counts_address]
+        try:
+            with _memory() as read:
+                for base in range(main - cls.SPAN, main + cls.SPAN, page):
+                    block = read(base, page)
+                    if block is None:
+                        continue
+                    hits += [base + i - main for i in range(0, page, 8)
+                             if struct.unpack_from("<Q", block, i)[0] == main_counts_address]
+        except OSError:
+            return None
         if len(hits) != 1:
             return None
         return hits[0] if cls(hits[0], tcache_count())._checks_out_on_a_new_thread() else None
@@ -213,24 +205,35 @@ class ThreadCaches:
         """Bytes held in the tcaches of every live Python thread but the calling one."""
         me = threading.get_ident()
         total = 0
-        for thread in threading.enumerate():
-            ident = thread.ident
-            if ident is None or ident == me:
-                continue
-            counts = self.counts_of(ident)
-            if counts is not None:
-                total += cached_bytes(counts)
+        try:
+            with _memory() as read:
+                for thread in threading.enumerate():
+                    ident = thread.ident
+                    if ident is None or ident == me:
+                        continue
+                    counts = self._counts_in(read, ident)
+                    if counts is not None:
+                        total += cached_bytes(counts)
+        except OSError:
+            return 0
         return total
 
     def counts_of(self, ident: int) -> tuple[int, ...] | None:
         """The 64 tcache counts of the thread whose ``pthread_t`` is ``ident`` (None if unreadable)."""
-        word = self._read(ident + self.offset, 8, self._word)
+        try:
+            with _memory() as read:
+                return self._counts_in(read, ident)
+        except OSError:
+            return None
+
+    def _counts_in(self, read: Callable[[int, int], bytes | None], ident: int) -> tuple[int, ...] | None:
+        word = read(ident + self.offset, 8)
         if word is None:
             return None
         address = struct.unpack("<Q", word)[0]
         if not address:
             return None  # the thread has not called malloc yet, or is shutting down
-        raw = self._read(address, 128, self._counts)
+        raw = read(address, 128)
         if raw is None:
             return None
         counts = struct.unpack("<64H", raw)
@@ -238,23 +241,11 @@ class ThreadCaches:
         # what we then read is not a cache, and rarely passes this.
         return counts if max(counts) <= self._limit else None
 
-    def _read(self, address: int, size: int, buf: ctypes.Array[ctypes.c_char] | None = None) -> bytes | None:
-        buf = buf if buf is not None else ctypes.create_string_buffer(size)
-        self._local.iov_base = ctypes.cast(buf, ctypes.c_void_p)
-        self._local.iov_len = size
-        self._remote.iov_base = address
-        self._remote.iov_len = size
-        got = _LIBC.process_vm_readv(  # type: ignore[union-attr]
-            self._pid, ctypes.byref(self._local), 1, ctypes.byref(self._remote), 1, 0
-        )
-        return buf.raw[:size] if got == size else None
-
     def _checks_out_on_a_new_thread(self) -> bool:
         verdict: list[bool] = []
 
         def check() -> None:
-            malloc_once = malloc(100)  # the thread's cache exists after its first malloc
-            free(malloc_once)
+            free(malloc(100))  # the thread's cache exists after its first malloc
             ident = threading.get_ident()
 
             def count() -> int | None:
@@ -267,3 +258,21 @@ class ThreadCaches:
         thread.start()
         thread.join(5)
         return verdict == [True]
+
+
+@contextlib.contextmanager
+def _memory() -> Iterator[Callable[[int, int], bytes | None]]:
+    """A reader of this process's memory through ``/proc/self/mem``, for one reading."""
+    fd = os.open("/proc/self/mem", os.O_RDONLY | os.O_CLOEXEC)
+
+    def read(address: int, size: int) -> bytes | None:
+        try:
+            data = os.pread(fd, size, address)
+        except OSError:
+            return None  # not mapped (any more)
+        return data if len(data) == size else None
+
+    try:
+        yield read
+    finally:
+        os.close(fd)
