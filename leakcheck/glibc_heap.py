@@ -204,13 +204,13 @@ class ThreadCaches:
     def other_threads(self) -> int:
         """Bytes held in the tcaches of every live Python thread but the calling one."""
         me = threading.get_ident()
+        others = [t.ident for t in threading.enumerate() if t.ident is not None and t.ident != me]
+        if not others:
+            return 0  # the usual single-threaded step: no file to open on every sample
         total = 0
         try:
             with _memory() as read:
-                for thread in threading.enumerate():
-                    ident = thread.ident
-                    if ident is None or ident == me:
-                        continue
+                for ident in others:
                     counts = self._counts_in(read, ident)
                     if counts is not None:
                         total += cached_bytes(counts)
