@@ -24,7 +24,7 @@ from typing import Any, Callable
 __all__ = ["CASES_DIR", "RESOURCES", "Case", "Driver", "discover", "load_case"]
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
-RESOURCES = ("py_heap", "native_heap", "fds", "threads", "tasks", "children", "files")
+RESOURCES = ("py_heap", "native_heap", "mapped", "fds", "threads", "tasks", "children", "files", "unclosed")
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,13 @@ import time
 from typing import Callable
 
 import leakcheck
+from leakcheck.probes import DEFAULT_PROBES, make_probes
 
 from .report import command_line, machine_facts, update_section
 
 _sink: list[int] = []
+#: The measures issue 12 added: the ratio is also measured without them, in the same run.
+NEW_MEASURES = ("mapped", "unclosed")
 
 
 def _busy(target: float) -> Callable[[], None]:
@@ -71,11 +74,17 @@ def _checked(step: Callable[[], None], **options: object) -> tuple[float, int, b
     return time.perf_counter() - t0, res.iterations + res.warmup, res.leaking
 
 
-def measure(label: str, target: float, repeats: int, iterations: int, warmup: int, window_repeats: int = 1) -> list[str]:
+def measure(
+    label: str, target: float, repeats: int, iterations: int, warmup: int, window_repeats: int = 1
+) -> list[str]:
     step = _busy(target)
     per = statistics.median(_bare(step, 1) for _ in range(20))
     variants = {
         "measures only (attribution off)": {"attribution": "off"},
+        "measures only, without mapped and unclosed": {
+            "attribution": "off",
+            "probes": tuple(p for p in DEFAULT_PROBES if p not in NEW_MEASURES),
+        },
         "defaults (attribution auto)": {},
         # With a report, an explicit attribution mode runs the window even on a clean step.
         "attribution window forced (report=DIR)": {"report": None, "attribution": "both"},
@@ -108,9 +117,29 @@ def measure(label: str, target: float, repeats: int, iterations: int, warmup: in
     return rows
 
 
+def probe_costs(reads: int = 2000) -> list[str]:
+    """Rows of a table: what one reading of each default measure costs (median of ``reads``)."""
+    rows = []
+    for probe in make_probes(DEFAULT_PROBES):
+        reason = probe.unavailable()
+        if reason:
+            rows.append(f"| {probe.name} | unavailable here: {reason} |")
+            continue
+        times = []
+        for _ in range(reads):
+            t0 = time.perf_counter()
+            probe.read()
+            times.append(time.perf_counter() - t0)
+        new = " (new in issue 12)" if probe.name in NEW_MEASURES else ""
+        rows.append(f"| {probe.name}{new} | {statistics.median(times) * 1e6:.1f} µs |")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Wall-time cost of leakcheck over the bare loop")
-    parser.add_argument("--repeats", type=int, default=5, help="Interleaved repeats; the median is reported (default 5)")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="Interleaved repeats; the median is reported (default 5)"
+    )
     parser.add_argument("--iterations", type=int, default=200, help="Measured iterations (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="Warm-up iterations (default 20)")
     parser.add_argument("--window-repeats", type=int, default=1, help="Repeats of the forced-window run (default 1)")
@@ -120,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for label, target in (("fast step", 0.001), ("slow step", 0.010)):
         rows += measure(label, target, args.repeats, args.iterations, args.warmup, args.window_repeats)
-        print("\n".join(rows[-3:]), flush=True)
+        print("\n".join(rows[-4:]), flush=True)
+    costs = "\n".join(["| measure | one reading (median) |", "|---|---|", *probe_costs()])
     table = "\n".join(
         [
             "| step | one iteration | leakcheck run | wall (median) | ratio to bare loop (median) | range |",
@@ -129,20 +159,27 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     print(table)
+    print(costs)
     if not args.no_write:
         body = "\n".join(
             [
                 "## Overhead: bare loop vs leakcheck (overhead)",
                 "",
-                (f"Command: `{command_line()}` — {args.repeats} interleaved repeats, {args.warmup} warm-up + "
-                f"{args.iterations} measured iterations; each ratio divides a check's wall time by a bare loop of "
-                "the same number of iterations run right after it in the same process. Target: <= 1.3x for a 1 ms "
-                "step with the measures only. The forced attribution window is measured "
-                f"{args.window_repeats} time(s) only (it costs ~100x)."),
+                (
+                    f"Command: `{command_line()}` — {args.repeats} interleaved repeats, {args.warmup} warm-up + "
+                    f"{args.iterations} measured iterations; each ratio divides a check's wall time by a bare loop of "
+                    "the same number of iterations run right after it in the same process. Target: <= 1.3x for a 1 ms "
+                    "step with the measures only. The forced attribution window is measured "
+                    f"{args.window_repeats} time(s) only (it costs ~100x)."
+                ),
                 "",
                 facts,
                 "",
                 table,
+                "",
+                "One reading of each default measure (a sample reads them all, after a `gc.collect()`):",
+                "",
+                costs,
             ]
         )
         update_section("overhead", body)

@@ -62,7 +62,8 @@ def machine_facts() -> str:
         f"OS: {platform.platform()}",
         f"leakcheck source: commit {_commit()} (the package is installed editable)",
         f"Python: {platform.python_implementation()} {platform.python_version()} ({sys.executable})",
-        "Versions: " + ", ".join(
+        "Versions: "
+        + ", ".join(
             f"{d} {_version(d)}" for d in ("leakcheck", "memray", "pytest-memray", "pytest", "pytest-xdist", "psutil")
         ),
     ]

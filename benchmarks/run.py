@@ -25,6 +25,8 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from leakcheck import Settings
+
 from .corpus import Case, discover
 from .report import command_line, machine_facts, update_section
 from .tools import (
@@ -55,7 +57,7 @@ def run_one(tool: str, case: Case, options: dict[str, object] | None = None) -> 
         shutil.rmtree(tmp, ignore_errors=True)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCH-OUTCOME "):
-            data = json.loads(line[len("BENCH-OUTCOME "):])
+            data = json.loads(line[len("BENCH-OUTCOME ") :])
             return Outcome(**data)
     tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
     return Outcome(tool=tool, case=case.name, error=f"worker exit {proc.returncode}: {tail[-600:]}")
@@ -68,7 +70,10 @@ def summarise(cases: list[Case], outcomes: list[Outcome], tools: list[str]) -> t
     for o in outcomes:
         by_tool[o.tool].append(o)
     lines = [
-        "| tool | runs | TP | FN | TN | FP | errors | recall | FP rate | tool wall (s) | bare loop (s) | ratio (sum) | ratio (median case) |",
+        (
+            "| tool | runs | TP | FN | TN | FP | errors | recall | FP rate | tool wall (s) | bare loop "
+            "(s) | ratio (sum) | ratio (median case) |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for tool in tools:
@@ -146,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     if not cases:
         parser.error(f"no case matches {args.cases!r}")
     work = [(tool, case) for _ in range(args.repeat) for case in cases for tool in tools]
-    print(f"{len(cases)} cases x {len(tools)} tools x {args.repeat} repeats = {len(work)} runs, {jobs} at a time", flush=True)
+    print(
+        f"{len(cases)} cases x {len(tools)} tools x {args.repeat} repeats = {len(work)} runs, {jobs} at a time",
+        flush=True,
+    )
     facts = machine_facts()
     t0 = time.perf_counter()
     outcomes: list[Outcome] = []
@@ -182,10 +190,11 @@ def main(argv: list[str] | None = None) -> int:
             (
                 f"Each tool: setup, {WARMUP} warm-up iterations, {ITERATIONS} measured iterations, teardown, in a "
                 "fresh process. leakcheck runs with its defaults (it may extend to 5x the iterations when unsure "
-                "and follows heap growth in a fast step for up to 2 s of measuring, at most 20x; it "
+                f"and follows heap growth past {2 * Settings().fill_iterations} iterations for up to "
+                f"{Settings().extend_time:g} s of step time, at most 20x; it "
                 "runs an attribution window when it finds growth, and waits up to 1 s for handles to be released). "
                 f"Peers: tracemalloc snapshot diff flags > {TRACEMALLOC_THRESHOLD} B total growth; RSS diff flags "
-                f"> {RSS_THRESHOLD // 1024} KiB; pytest-memray `limit_leaks(\"{MEMRAY_LOCATION_LIMIT}\")` per "
+                f'> {RSS_THRESHOLD // 1024} KiB; pytest-memray `limit_leaks("{MEMRAY_LOCATION_LIMIT}")` per '
                 "location (`--memray`; `memray-malloc` adds `--native` and `PYTHONMALLOC=malloc`). Ratios: the tool's "
                 "wall time over the bare loop (setup + the same warm-up and iterations + teardown, no tool) timed in "
                 "the same process right after; for memray the test's whole setup/call/teardown inside pytest."

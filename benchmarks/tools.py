@@ -175,7 +175,7 @@ def test_case(driver):
     driver.run({iterations})
 '''
 
-_CONFTEST = '''
+_CONFTEST = """
 import json, os, time
 import pytest
 
@@ -210,7 +210,7 @@ def pytest_unconfigure(config):
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(TIMES.get("exitstatus", 3))
-'''
+"""
 
 
 def _memray(case: Case, out: Outcome, options: dict[str, object], *, malloc: bool) -> None:
@@ -223,8 +223,21 @@ def _memray(case: Case, out: Outcome, options: dict[str, object], *, malloc: boo
         Path(tmp, "pytest.ini").write_text("[pytest]\n")
         times_file = Path(tmp, "times.json")
         env = dict(os.environ, BENCH_TIMES=str(times_file), PYTHONPATH=str(REPO))
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:leakcheck",
-               "-c", str(Path(tmp, "pytest.ini")), "--rootdir", tmp, "--memray"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:leakcheck",
+            "-c",
+            str(Path(tmp, "pytest.ini")),
+            "--rootdir",
+            tmp,
+            "--memray",
+        ]
         if malloc:
             env["PYTHONMALLOC"] = "malloc"
             cmd.append("--native")

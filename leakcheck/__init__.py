@@ -6,16 +6,15 @@ then say where. See :func:`check` for the API and the ``leak`` pytest marker.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .api import check, check_async
 from .config import Settings
 from .errors import (
     ConfigError,
     LeakcheckError,
-    LeakcheckWarning,
     ResultsFileError,
     ScenarioError,
+    StepTimeoutError,
     ToolMissingError,
 )
 from .results import (
@@ -40,13 +39,13 @@ __all__ = [
     "Evidence",
     "Finding",
     "LeakcheckError",
-    "LeakcheckWarning",
     "LeakedHandle",
     "ResultsFileError",
     "RunResults",
     "ScenarioError",
     "Series",
     "Settings",
+    "StepTimeoutError",
     "TestRecord",
     "ToolMissingError",
     "Verdict",

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from .config import OPTIONS, Settings, resolve
 from .errors import ConfigError
 from .results import CheckResult
-from .runner import Hooks, run, run_async
+from .runner import CheckContext, run, run_async
 
 __all__ = ["check", "check_async", "settings_from"]
 
@@ -26,12 +26,14 @@ def settings_from(base: Settings | None, kwargs: Mapping[str, object]) -> Settin
     return base.replace(**{k: getattr(resolved, k) for k in given if k in names})
 
 
-def _hooks(report: str | Path | None, name: str, settings: Settings) -> Hooks:
+def _context(report: str | Path | None, name: str, settings: Settings) -> CheckContext:
     if report is None:
-        return Hooks()
+        return CheckContext()
     # With a report, an explicit attribution mode runs the window even for a clean step.
     explicit = settings.attribution != "auto"
-    return Hooks(capture_dir=capture_dir_for(Path(report), name), always_attribute=explicit)
+    return CheckContext(
+        capture_dir=capture_dir_for(Path(report), name), always_attribute=explicit, report_dir=Path(report)
+    )
 
 
 def capture_dir_for(report_dir: Path, test_id: str) -> Path:
@@ -69,8 +71,8 @@ def check(
     A step that raises stops the check with :class:`~leakcheck.ScenarioError`,
     the step's exception as its ``__cause__``.
     """
-    cfg, label, hooks = _prepare(step, setup, teardown, name, settings, report, options)
-    return run(step, settings=cfg, name=label, setup=setup, teardown=teardown, hooks=hooks)
+    cfg, label, context = _prepare(step, setup, teardown, name, settings, report, options)
+    return run(step, settings=cfg, name=label, setup=setup, teardown=teardown, context=context)
 
 
 async def check_async(
@@ -84,8 +86,8 @@ async def check_async(
     **options: Any,
 ) -> CheckResult:
     """:func:`check` on the running event loop, for callers already inside one."""
-    cfg, label, hooks = _prepare(step, setup, teardown, name, settings, report, options)
-    return await run_async(step, settings=cfg, name=label, setup=setup, teardown=teardown, hooks=hooks)
+    cfg, label, context = _prepare(step, setup, teardown, name, settings, report, options)
+    return await run_async(step, settings=cfg, name=label, setup=setup, teardown=teardown, context=context)
 
 
 def _prepare(
@@ -96,17 +98,15 @@ def _prepare(
     settings: Settings | None,
     report: str | Path | None,
     options: Mapping[str, object],
-) -> tuple[Settings, str, Hooks]:
-    """Validate the callables and resolve settings, label and hooks, for both entry points."""
+) -> tuple[Settings, str, CheckContext]:
+    """Validate the callables and resolve settings, label and context, for both entry points."""
     _check_callables(step, setup, teardown)
     cfg = settings_from(settings, options)
     label = name or getattr(step, "__qualname__", "step")
-    return cfg, label, _hooks(report, label, cfg)
+    return cfg, label, _context(report, label, cfg)
 
 
 def _check_callables(step: object, setup: object, teardown: object) -> None:
     for label, fn in (("step", step), ("setup", setup), ("teardown", teardown)):
         if fn is not None and not callable(fn):
             raise ConfigError(label, fn, "expected a callable (a function, sync or async)", "check()")
-
-

@@ -9,17 +9,36 @@ they cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import ConfigError
 from .probes import DEFAULT_PROBES, PROBES
-from .units import parse_size
+from .units import format_size, parse_size
 
-__all__ = ["ATTRIBUTION_MODES", "MODES", "OPTIONS", "Option", "Settings", "add_options", "resolve"]
+__all__ = [
+    "ATTRIBUTION_MODES",
+    "MODES",
+    "OPTIONS",
+    "PROFILES",
+    "Option",
+    "Settings",
+    "add_options",
+    "marker_errors",
+    "resolve",
+]
 
 MODES = ("check", "once", "skip", "repeat")
+#: Named sets of defaults. A profile fills in only what no layer names: a marker
+#: keyword, flag or ini key still wins. ``nightly`` measures every test for at
+#: least 5 s (up to 20,000 iterations), so a leak that starts after ~1,000 calls
+#: is reached; ``default`` stays as cheap as a clean test can be.
+PROFILES: Mapping[str, Mapping[str, Any]] = {
+    "default": {},
+    "nightly": {"min_time": 5.0, "extend_time": 30.0, "max_iterations": 20_000},
+}
 ATTRIBUTION_MODES = ("auto", "tracemalloc", "memray", "both", "off")
 
 
@@ -31,23 +50,39 @@ class Settings:
     warmup: int = 20  #: iterations run first and never judged (lazy init, caches filling)
     max_iterations: int = 0  #: cap when the verdict needs more evidence (0: 20 × iterations)
     #: seconds of measuring after which heap growth is no longer followed past the usual spans
-    extend_time: float = 2.0
+    extend_time: float = 10.0
+    #: iterations a bounded structure may take to fill: growth is followed to twice this before it fails
+    fill_iterations: int = 1000
+    min_time: float = 0.0  #: seconds every check measures at least (the nightly profile: 5)
     sample_every: int = 0  #: sample every k iterations (0: chosen from the step's speed)
     probes: tuple[str, ...] = DEFAULT_PROBES
     max_growth: float | None = None  #: bytes per iteration tolerated on the heap measures
     limits: Mapping[str, float] = field(default_factory=dict)  #: per-probe limit overrides
     alpha: float = 0.01  #: significance level of the trend test
     grace: float = 1.0  #: seconds to wait for handles to be released before calling them leaked
+    #: seconds a whole check may take before it is stopped as hung (0: no limit)
+    timeout: float = 300.0
     allow_threads: tuple[str, ...] = ()  #: fnmatch patterns of thread names expected to outlive the test
     allow_tasks: tuple[str, ...] = ()  #: patterns of task names / coroutine names
     allow_files: tuple[str, ...] = ()  #: patterns of paths
+    allow_unclosed: tuple[str, ...] = ()  #: patterns of ResourceWarning / unraisable messages not counted
     attribution: str = "auto"  #: where-it-leaks window: auto, tracemalloc, memray, both, off
     attribution_iterations: int = 50  #: iterations of the attribution window
     tracemalloc_frames: int = 25  #: frames kept per tracemalloc traceback
+    #: folders of the user's code, where sites are placed (empty: pytest's rootdir, or the step's module's folder)
+    user_paths: tuple[str, ...] = ()
     mode: str = "check"  #: check; once (plain test); skip; repeat (loop, no measuring: for valgrind)
+    profile: str = "default"  #: the named defaults applied (see :data:`PROFILES`)
 
     def __post_init__(self) -> None:
-        for name in ("iterations", "warmup", "max_iterations", "sample_every", "attribution_iterations"):
+        for name in (
+            "iterations",
+            "warmup",
+            "max_iterations",
+            "sample_every",
+            "attribution_iterations",
+            "fill_iterations",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(name, value, "expected a whole number >= 0")
@@ -59,6 +94,8 @@ class Settings:
             raise ConfigError("alpha", self.alpha, "expected a probability between 0 and 1")
         if self.grace < 0:
             raise ConfigError("grace", self.grace, "expected seconds >= 0")
+        if not self.timeout >= 0:  # NaN too
+            raise ConfigError("timeout", self.timeout, "expected seconds >= 0 (0: no limit)")
         if self.extend_time < 0:
             raise ConfigError("extend_time", self.extend_time, "expected seconds >= 0")
         for p in self.probes:
@@ -67,6 +104,10 @@ class Settings:
         for p in self.limits:
             if p not in PROBES:
                 raise ConfigError("limits", p, f"unknown probe; known probes: {', '.join(PROBES)}")
+        if self.min_time < 0:
+            raise ConfigError("min_time", self.min_time, "expected seconds >= 0")
+        if self.profile not in PROFILES:
+            raise ConfigError("profile", self.profile, f"expected one of {', '.join(PROFILES)}")
         if self.mode not in MODES:
             raise ConfigError("mode", self.mode, f"expected one of {', '.join(MODES)}")
         if self.attribution not in ATTRIBUTION_MODES:
@@ -85,6 +126,10 @@ class Settings:
         if self.max_growth is not None and cls.unit == "B" and probe in ("py_traced", "native_heap"):
             return self.max_growth
         return cls.default_limit
+
+    def limit_is_set(self, probe: str) -> bool:
+        """True when the user set ``probe``'s limit (``limits`` or ``max_growth``): a tolerance, not a default."""
+        return probe in self.limits or (self.max_growth is not None and probe in ("py_traced", "native_heap"))
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (and validated)."""
@@ -187,24 +232,145 @@ class Option:
         return "leak_" + self.name
 
 
+def _default(name: str) -> str:
+    """The built-in default of the :class:`Settings` field ``name``, as help text shows it."""
+    return str(_DEFAULTS[name])
+
+
+def _probes_default() -> str:
+    left_out = [name for name in PROBES if name not in Settings.probes]
+    return "all but " + ", ".join(left_out) if left_out else "all"
+
+
+def _heap_limit(probe: str) -> str:
+    return format_size(PROBES[probe].default_limit)
+
+
+# Help shows the defaults read from Settings and the probes, so it cannot drift from them.
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings) if f.default is not dataclasses.MISSING}
+
 OPTIONS: tuple[Option, ...] = (
-    Option("iterations", _int, "Measured iterations per leak test after the warm-up (default 200)", "N"),
-    Option("warmup", _int, "Iterations run first and never judged (default 20)", "N"),
-    Option("max_iterations", _int, "Cap on iterations when the verdict needs more evidence (default 20 x iterations)", "N"),
-    Option("extend_time", _float, "Seconds of measuring after which heap growth is not followed past twice the iterations (default 2.0)", "SECONDS"),
+    Option(
+        "iterations",
+        _int,
+        f"Measured iterations per leak test after the warm-up (default {_default('iterations')})",
+        "N",
+    ),
+    Option("warmup", _int, f"Iterations run first and never judged (default {_default('warmup')})", "N"),
+    Option(
+        "max_iterations", _int, "Cap on iterations when the verdict needs more evidence (default 20 x iterations)", "N"
+    ),
+    Option(
+        "extend_time",
+        _float,
+        (
+            "Seconds of step time (sampling left out) after which growth is no longer followed past the "
+            f"usual spans (default {_default('extend_time')})"
+        ),
+        "SECONDS",
+    ),
+    Option(
+        "fill_iterations",
+        _int,
+        (
+            "Iterations a bounded structure may take to fill; growth is followed to twice this before it "
+            f"fails (default {_default('fill_iterations')})"
+        ),
+        "N",
+    ),
+    Option(
+        "min_time",
+        _float,
+        f"Seconds of step time every leak test measures at least (default {_default('min_time')}; nightly profile 5)",
+        "SECONDS",
+    ),
     Option("sample_every", _int, "Sample every K iterations (default: chosen from the step's speed)", "K"),
-    Option("probes", _probe_names, f"Comma-separated measures to take (default all but uss; known: {', '.join(PROBES)})", "NAMES"),
-    Option("max_growth", _size, "Heap growth per iteration tolerated, e.g. '512 B' or '1 KiB' (default 32 B native, 64 B traced)", "SIZE"),
+    Option(
+        "probes",
+        _probe_names,
+        f"Comma-separated measures to take (default {_probes_default()}; known: {', '.join(PROBES)})",
+        "NAMES",
+    ),
+    Option(
+        "max_growth",
+        _size,
+        (
+            "Heap growth per iteration tolerated, e.g. '512 B' or '1 KiB' (default "
+            f"{_heap_limit('native_heap')} native, {_heap_limit('py_traced')} traced)"
+        ),
+        "SIZE",
+    ),
     Option("limits", _limits, "Per-measure limits per iteration, e.g. 'rss=64 KiB,py_blocks=2'", "PROBE=LIMIT,..."),
-    Option("alpha", _float, "Significance level of the trend test (default 0.01)", "P"),
-    Option("grace", _float, "Seconds to wait for handles to be released after teardown (default 1.0)", "SECONDS"),
+    Option("alpha", _float, f"Significance level of the trend test (default {_default('alpha')})", "P"),
+    Option(
+        "grace",
+        _float,
+        f"Seconds to wait for handles to be released after teardown (default {_default('grace')})",
+        "SECONDS",
+    ),
+    Option(
+        "timeout",
+        _float,
+        (
+            "Seconds a leak test may run before it fails as hung, with every thread's stack (default "
+            f"{_default('timeout')}; 0: no limit)"
+        ),
+        "SECONDS",
+    ),
     Option("allow_threads", _names, "Thread name patterns expected to outlive a test", "PATTERNS"),
     Option("allow_tasks", _names, "asyncio task or coroutine name patterns expected to stay pending", "PATTERNS"),
     Option("allow_files", _names, "Path patterns of files a test may leave on disk", "PATTERNS"),
-    Option("attribution", _choice(ATTRIBUTION_MODES), "Where-it-leaks window: auto, tracemalloc, memray, both or off (default auto)", "MODE"),
-    Option("attribution_iterations", _int, "Iterations of the attribution window (default 50)", "N"),
-    Option("tracemalloc_frames", _int, "Frames kept per traceback in attribution (default 25)", "N"),
-    Option("mode", _choice(MODES), "check (default); once: run leak tests as plain tests; skip; repeat: loop without measuring (for valgrind)", "MODE"),
+    Option(
+        "allow_unclosed",
+        _names,
+        "Message patterns of ResourceWarnings and unraisable reports not counted as unclosed resources",
+        "PATTERNS",
+    ),
+    Option(
+        "attribution",
+        _choice(ATTRIBUTION_MODES),
+        f"Where-it-leaks window: auto, tracemalloc, memray, both or off (default {_default('attribution')})",
+        "MODE",
+    ),
+    Option(
+        "attribution_iterations",
+        _int,
+        f"Iterations of the attribution window (default {_default('attribution_iterations')})",
+        "N",
+    ),
+    Option(
+        "tracemalloc_frames",
+        _int,
+        f"Frames kept per traceback in attribution (default {_default('tracemalloc_frames')})",
+        "N",
+    ),
+    Option(
+        "user_paths",
+        _names,
+        (
+            "Comma-separated folders of your code: sites are placed at its innermost frame (default: "
+            "pytest's rootdir, or the step's module's folder)"
+        ),
+        "DIRS",
+    ),
+    Option(
+        "profile",
+        _choice(tuple(PROFILES)),
+        (
+            f"Named defaults: {', '.join(PROFILES)} (default {_default('profile')}; nightly: at least 5 s "
+            "per test, up to 20000 iterations)"
+        ),
+        "NAME",
+    ),
+    Option(
+        "mode",
+        _choice(MODES),
+        (
+            f"{_default('mode')} (default); once: run leak tests as plain tests; skip; repeat: loop "
+            "without measuring (for valgrind)"
+        ),
+        "MODE",
+    ),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -225,8 +391,7 @@ def resolve(
     sources: dict[str, str] = {}
     for key in marker or {}:
         if key not in _BY_NAME or not _BY_NAME[key].marker:
-            known = ", ".join(o.name for o in OPTIONS if o.marker)
-            raise ConfigError(key, (marker or {})[key], f"unknown keyword of the leak marker; accepted: {known}", marker_source)
+            raise _unknown_keyword(key, (marker or {})[key], marker_source)
     for option in OPTIONS:
         for layer, source in ((marker, marker_source), (cli, option.flag), (ini, option.ini)):
             if layer is None:
@@ -237,6 +402,10 @@ def resolve(
             values[option.name] = option.parse(raw, option.name, source)
             sources[option.name] = source
             break
+    for key, value in PROFILES[values.get("profile", "default")].items():
+        if key not in values:
+            values[key] = value
+            sources[key] = sources.get("profile", "profile")
     try:
         return Settings(**values)
     except ConfigError as exc:
@@ -245,8 +414,41 @@ def resolve(
         raise ConfigError(exc.name, exc.value, exc.problem, sources.get(exc.name, marker_source)) from None
 
 
+def _unknown_keyword(key: str, value: object, source: str) -> ConfigError:
+    names = [o.name for o in OPTIONS if o.marker]
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    hint = f"did you mean `{close[0]}`? " if close else ""
+    return ConfigError(key, value, f"unknown keyword of the leak marker; {hint}accepted: {', '.join(names)}", source)
+
+
+def marker_errors(marker: Mapping[str, object], source: str) -> list[ConfigError]:
+    """Every problem of the marker keywords ``marker``, not only the first.
+
+    Each keyword is checked on its own (unknown ones get a close-match
+    suggestion), so a session can report all its bad markers together;
+    :func:`resolve` still checks how the values fit with each other.
+    """
+    errors = []
+    for key, raw in marker.items():
+        option = _BY_NAME.get(key)
+        if option is None or not option.marker:
+            errors.append(_unknown_keyword(key, raw, source))
+            continue
+        if raw is None or (isinstance(raw, (str, list, tuple)) and len(raw) == 0):
+            continue
+        try:
+            value = option.parse(raw, key, source)
+            # The field's own range check (grace >= 0...), on its own; iterations < 10 is fine outside mode check.
+            if not (key == "iterations" and marker.get("mode") not in (None, "check")):
+                Settings(**{key: value})
+        except ConfigError as exc:
+            errors.append(exc if exc.source else ConfigError(exc.name, exc.value, exc.problem, source))
+    return errors
+
+
 def add_options(addoption: Callable[..., Any], *, prefix: str = "--leak-") -> None:
-    """Register every option with an argparse/pytest ``addoption``; defaults are ``None`` so lower layers show through."""
+    """Register every option with an argparse/pytest ``addoption``; defaults are ``None`` so lower "
+    "layers show through."""
     for option in OPTIONS:
         addoption(
             prefix + option.name.replace("_", "-"),

@@ -1,4 +1,4 @@
-"""The exceptions and warnings leakcheck raises.
+"""The exceptions leakcheck raises.
 
 Every error keeps its context as attributes, so callers (the pytest plugin,
 the CLI) can phrase their own message without parsing ours.
@@ -9,9 +9,9 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "LeakcheckError",
-    "LeakcheckWarning",
     "ResultsFileError",
     "ScenarioError",
+    "StepTimeoutError",
     "ToolMissingError",
 ]
 
@@ -83,7 +83,26 @@ class ResultsFileError(LeakcheckError):
         super().__init__(f"{path}: {problem}")
 
 
-class LeakcheckWarning(UserWarning):
-    """Base class of leakcheck's warnings (a measure unavailable, a fallback taken)."""
+class StepTimeoutError(LeakcheckError):
+    """A check ran past its ``timeout``: the step (or setup, teardown) hung.
+
+    ``name`` is the check, ``phase`` what was running (``"step"``, ``"warm-up step"``,
+    ``"setup"``...), ``iteration`` the step's call that hung (warm-up included;
+    ``None`` outside the step), ``seconds`` the limit, and ``stacks`` every
+    thread's stack, the hung thread's first, then an async step's pending tasks.
+    """
 
     __module__ = "leakcheck"
+
+    def __init__(self, name: str, phase: str, iteration: int | None, seconds: float, stacks: str) -> None:
+        self.name = name
+        self.phase = phase
+        self.iteration = iteration
+        self.seconds = seconds
+        self.stacks = stacks
+        where = f"at iteration {iteration} ({phase})" if iteration is not None else f"in the {phase}"
+        head = (
+            f"{name}: hung {where} after {seconds:g} s; "
+            "if it only needs longer, raise the limit with timeout= / --leak-timeout (0: none)"
+        )
+        super().__init__(f"{head}\n{stacks}".rstrip())

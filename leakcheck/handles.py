@@ -3,7 +3,9 @@
 A snapshot lists descriptors (with their targets), Python threads, OS
 threads, child processes and files created while recording. Comparing two
 snapshots names every handle left behind, with the stack that created it
-when the audit hook saw the creation.
+when the audit hook saw the creation. On an event loop, :func:`leaked_tasks`
+names the tasks and ``call_later`` timers a check left pending: they must be
+found before the loop closes, since closing it cancels them and hides the leak.
 
 Real libraries release lazily (aiosqlite joins its worker thread after
 ``close()`` returns; a closed server frees its socket a tick later), so
@@ -12,21 +14,39 @@ Real libraries release lazily (aiosqlite joins its worker thread after
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
+import gc
 import os
+import re
 import sys
+import sysconfig
 import threading
 import time
 import traceback
 import weakref
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import psutil
 
 from .results import LeakedHandle
 
-__all__ = ["RECORDER", "Allowlist", "HandleSnapshot", "Recorder", "diff_snapshots", "settle"]
+__all__ = [
+    "RECORDER",
+    "Allowlist",
+    "HandleSnapshot",
+    "Recorder",
+    "diff_snapshots",
+    "fd_targets",
+    "leaked_tasks",
+    "scheduled_timers",
+    "settle",
+]
 
+#: pytest's own frames say nothing about where a handle was made.
+_TEST_RUNNER = re.compile(r"[\\/](?:_pytest|pluggy|xdist|execnet)[\\/]")
 _CREATE_FLAGS = os.O_CREAT | getattr(os, "O_TMPFILE", 0)
 _STACK_LIMIT = 12
 
@@ -34,7 +54,11 @@ _STACK_LIMIT = 12
 def _creation_stack() -> str:
     # Drop leakcheck's own frames (the hook, the recorder) from the stack.
     here = os.path.dirname(os.path.abspath(__file__))
-    frames = [f for f in traceback.extract_stack(limit=_STACK_LIMIT + 6) if not f.filename.startswith(here)]
+    frames = [
+        f
+        for f in traceback.extract_stack(limit=_STACK_LIMIT + 6)
+        if not f.filename.startswith(here) and not _TEST_RUNNER.search(f.filename)
+    ]
     return "".join(traceback.format_list(frames[-_STACK_LIMIT:]))
 
 
@@ -54,6 +78,8 @@ class Recorder:
         self.thread_stacks: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
         #: descriptors the harness itself opened for good (memray's first Tracker keeps a pipe)
         self.harness_fds: set[tuple[int, str]] = set()
+        #: called with each thread started while recording (attribution links a thread to its starter)
+        self.thread_listeners: list[Callable[[threading.Thread], None]] = []
         self._installed = False
 
     def install(self) -> None:
@@ -75,6 +101,8 @@ class Recorder:
                 owner = getattr(function, "__self__", None)
                 if isinstance(owner, threading.Thread):
                     self.thread_stacks[owner] = _creation_stack()
+                    for listener in self.thread_listeners:
+                        listener(owner)
             return original(function, *args, **kwargs)
 
         start._leakcheck = True  # type: ignore[attr-defined]
@@ -182,32 +210,15 @@ def fd_targets() -> dict[int, str]:
                 pass
         return targets
     try:
-        import psutil
-
         return {f.fd: f.path for f in psutil.Process().open_files()}
-    except (ImportError, OSError, psutil_error()):  # no fd list on this platform
+    except (OSError, psutil.Error):  # no fd list on this platform
         return {}
-
-
-def psutil_error() -> type[Exception]:
-    """psutil's base exception, or a stand-in that nothing raises when psutil is missing."""
-    try:
-        import psutil
-    except ImportError:
-        return _NeverRaised
-    return psutil.Error
-
-
-class _NeverRaised(Exception):
-    pass
 
 
 def _socket_addresses() -> dict[int, str]:
     try:
-        import psutil
-
         conns = psutil.Process().net_connections(kind="all")
-    except (ImportError, OSError, psutil_error()):  # AccessDenied, or no support on this platform
+    except (OSError, psutil.Error):  # AccessDenied, or no support on this platform
         return {}
     out = {}
     for c in conns:
@@ -226,10 +237,8 @@ def _socket_addresses() -> dict[int, str]:
 
 def _children() -> dict[int, str]:
     try:
-        import psutil
-
         kids = psutil.Process().children(recursive=False)
-    except (ImportError, OSError, psutil_error()):  # psutil missing or no access
+    except (OSError, psutil.Error):  # no access
         return {}
     out = {}
     for child in kids:
@@ -255,6 +264,22 @@ def _native_tids() -> set[int]:
     return set()
 
 
+def _still_running(tids: set[int] | frozenset[int], wait: float = 0.1) -> set[int]:
+    """The ``tids`` that still exist after up to ``wait`` seconds.
+
+    A joined thread (ours, or the user's) has left ``threading`` but its OS thread
+    takes a moment more to exit: seen in that moment it is no native leak.
+    """
+    deadline = time.monotonic() + wait
+    left = set(tids)
+    while left:
+        left = {tid for tid in left if os.path.exists(f"/proc/self/task/{tid}")}
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.005)
+    return left
+
+
 @dataclass(frozen=True)
 class HandleSnapshot:
     """The handles of this process at one moment."""
@@ -278,47 +303,68 @@ class HandleSnapshot:
 
 
 def diff_snapshots(
-    before: HandleSnapshot, after: HandleSnapshot, allow: Allowlist = Allowlist(), kinds: Sequence[str] = ()
+    before: HandleSnapshot, after: HandleSnapshot, allow: Allowlist = Allowlist()
 ) -> tuple[LeakedHandle, ...]:
-    """Handles present in ``after`` and not in ``before``, less the allowed ones.
-
-    ``kinds`` limits the check to some of ``fd``, ``thread``, ``child``, ``file``
-    (all when empty).
-    """
-    want = set(kinds) or {"fd", "thread", "child", "file"}
+    """Handles present in ``after`` and not in ``before``, less the allowed ones."""
     leaked: list[LeakedHandle] = []
-    if "fd" in want:
-        new_fds = sorted(after.fds - before.fds - RECORDER.harness_fds)
-        sockets = _socket_addresses() if any(t.startswith("socket:") for _, t in new_fds) else {}
-        for fd, target in new_fds:
-            desc = sockets.get(fd, target)
-            leaked.append(LeakedHandle("fd", f"fd {fd} -> {desc}"))
-    if "thread" in want:
-        known = {id(t) for t in before.threads}
-        python_tids = set()
-        for t in after.threads:
-            python_tids.add(getattr(t, "native_id", None))
-            if id(t) in known or not t.is_alive():
-                continue
-            handle = LeakedHandle(
-                "thread",
-                f"{t.name!r} ({type(t).__name__}, daemon={t.daemon}, target={_target_name(t)})",
-                RECORDER.thread_stacks.get(t, ""),
-            )
-            if not allow.allows(handle, t.name):
-                leaked.append(handle)
-        for tid in sorted(after.tids - before.tids - python_tids):
-            leaked.append(LeakedHandle("thread", f"native thread tid {tid} (started by C code)"))
-    if "child" in want:
-        known_pids = {pid for pid, _ in before.children}
-        for pid, cmd in sorted(c for c in after.children if c[0] not in known_pids):
-            leaked.append(LeakedHandle("child", f"pid {pid}: {cmd}"))
-    if "file" in want:
-        for path in sorted(after.files - before.files):
-            handle = LeakedHandle("file", path, RECORDER.created.get(path, ""))
-            if not allow.allows(handle, path):
-                leaked.append(handle)
-    return tuple(leaked)
+    new_fds = sorted(after.fds - before.fds - RECORDER.harness_fds)
+    sockets = _socket_addresses() if any(t.startswith("socket:") for _, t in new_fds) else {}
+    for fd, target in new_fds:
+        desc = sockets.get(fd, target)
+        leaked.append(LeakedHandle("fd", f"fd {fd} -> {desc}"))
+    known = {id(t) for t in before.threads}
+    python_tids = set()
+    for t in after.threads:
+        python_tids.add(getattr(t, "native_id", None))
+        if id(t) in known or not t.is_alive():
+            continue
+        handle = LeakedHandle(
+            "thread",
+            f"{t.name!r} ({type(t).__name__}, daemon={t.daemon}, target={_target_name(t)})",
+            RECORDER.thread_stacks.get(t, ""),
+        )
+        if not allow.allows(handle, t.name):
+            leaked.append(handle)
+    for tid in sorted(_still_running(after.tids - before.tids - python_tids)):
+        leaked.append(LeakedHandle("thread", f"native thread tid {tid} (started by C code)"))
+    known_pids = {pid for pid, _ in before.children}
+    for pid, cmd in sorted(c for c in after.children if c[0] not in known_pids):
+        leaked.append(LeakedHandle("child", f"pid {pid}: {cmd}"))
+    for path in sorted(after.files - before.files):
+        handle = LeakedHandle("file", path, RECORDER.created.get(path, ""))
+        if not allow.allows(handle, path):
+            leaked.append(handle)
+    return _with_origins(leaked)
+
+
+_FRAME_LINE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>.+)$')
+_INSTALLED = re.compile(r"[\\/](?:site|dist)-packages[\\/]")
+_NOT_USER = tuple(
+    sorted(
+        {p + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib") if (p := sysconfig.get_paths().get(key))}
+    )
+)
+
+
+def _origin(stack: str) -> str:
+    """The innermost frame of a formatted ``stack`` outside the standard library and installed packages."""
+    frames = [m for m in map(_FRAME_LINE.match, stack.splitlines()) if m is not None]
+    mine = [
+        m
+        for m in frames
+        if not m["file"].startswith(_NOT_USER) and not m["file"].startswith("<") and not _INSTALLED.search(m["file"])
+    ]
+    chosen = (mine or frames)[-1:] if frames else []
+    if not chosen:
+        return ""
+    m = chosen[0]
+    path = m["file"]
+    rel = os.path.relpath(path) if os.path.isabs(path) else path
+    return f"{path if rel.startswith('..') else rel}:{m['line']} in {m['func']}"
+
+
+def _with_origins(handles: Iterable[LeakedHandle]) -> tuple[LeakedHandle, ...]:
+    return tuple(h if not h.stack or h.origin else replace(h, origin=_origin(h.stack)) for h in handles)
 
 
 def _target_name(thread: threading.Thread) -> str:
@@ -328,26 +374,89 @@ def _target_name(thread: threading.Thread) -> str:
     return getattr(target, "__qualname__", repr(target))
 
 
-def settle(
-    before: HandleSnapshot,
-    allow: Allowlist = Allowlist(),
-    *,
-    grace: float = 1.0,
-    kinds: Sequence[str] = (),
-    wait: Callable[[float], None] = time.sleep,
-) -> tuple[LeakedHandle, ...]:
+def settle(before: HandleSnapshot, allow: Allowlist = Allowlist(), *, grace: float = 1.0) -> tuple[LeakedHandle, ...]:
     """Compare now with ``before``, retrying with backoff for up to ``grace`` seconds.
 
     Returns the handles still left after the grace period (empty when clean).
     """
-    import gc
-
     deadline = time.monotonic() + grace
     delay = 0.005
     while True:
         gc.collect()  # a dropped file object closes its fd when collected
-        leaked = diff_snapshots(before, HandleSnapshot.take(), allow, kinds)
+        leaked = diff_snapshots(before, HandleSnapshot.take(), allow)
         if not leaked or time.monotonic() >= deadline:
             return leaked
-        wait(min(delay, max(0.0, deadline - time.monotonic())))
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay *= 2
+
+
+# -- asyncio: tasks and timers left pending on the loop ---------------------
+
+
+def scheduled_timers(loop: asyncio.AbstractEventLoop | None) -> set[asyncio.TimerHandle]:
+    """The loop's ``call_later`` handles now (none without a loop): a baseline for :func:`leaked_tasks`."""
+    # private, but the only view of pending call_later()s
+    return set(getattr(loop, "_scheduled", ())) if loop is not None else set()
+
+
+def _pending_tasks(baseline: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
+    current = asyncio.current_task()
+    return [t for t in asyncio.all_tasks() if t is not current and t not in baseline and not t.done()]
+
+
+def _pending_timers(loop: asyncio.AbstractEventLoop, baseline: set[asyncio.TimerHandle]) -> list[asyncio.TimerHandle]:
+    scheduled = getattr(loop, "_scheduled", ())  # in the loop's order, unlike scheduled_timers()
+    return [h for h in scheduled if h not in baseline and not h.cancelled()]
+
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ASYNCIO = os.path.dirname(os.path.abspath(asyncio.__file__))
+
+
+def _is_machinery(filename: str) -> bool:
+    return filename.startswith((_HERE, _ASYNCIO))
+
+
+def _describe_task(task: asyncio.Task[Any]) -> LeakedHandle:
+    coro = task.get_coro()
+    qualname = getattr(coro, "__qualname__", repr(coro))
+    origin = getattr(coro, "cr_origin", None) or ()
+    origin = [o for o in reversed(origin) if not _is_machinery(o[0])]
+    created = "".join(f'  File "{f}", line {ln}, in {fn}\n' for f, ln, fn in origin)
+    frames = task.get_stack(limit=1)
+    where = f" waiting at {frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else ""
+    stack = ("created at:\n" + created) if created else ""
+    return LeakedHandle("task", f"{task.get_name()}: {qualname}(){where}", stack)
+
+
+async def leaked_tasks(
+    baseline: set[asyncio.Task[Any]], timers: set[asyncio.TimerHandle], allow: Allowlist, *, grace: float
+) -> list[LeakedHandle]:
+    """Tasks and timers pending on the running loop that were not in the baselines.
+
+    Tasks get up to ``grace`` seconds to finish, with backoff; tasks matching
+    ``allow.tasks`` (by task name or coroutine name) are expected to stay.
+    """
+    deadline = time.monotonic() + grace
+    delay = 0.001
+    while True:
+        for _ in range(3):
+            await asyncio.sleep(0)  # let finishing tasks finish
+        pending = _pending_tasks(baseline)
+        leaked = []
+        for t in pending:
+            handle = _describe_task(t)
+            coro_name = getattr(t.get_coro(), "__qualname__", "")
+            if not (allow.allows(handle, t.get_name()) or allow.allows(handle, coro_name)):
+                leaked.append(handle)
+        if not leaked or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    loop = asyncio.get_running_loop()
+    for h in _pending_timers(loop, timers):
+        cb = getattr(h, "_callback", None)
+        if getattr(cb, "__module__", "").startswith("asyncio"):
+            continue  # a pending sleep's wake-up: its task is reported already
+        leaked.append(LeakedHandle("timer", f"call_later({getattr(cb, '__qualname__', cb)!s}) pending"))
+    return list(_with_origins(leaked))

@@ -11,39 +11,51 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import json
-import math
 import os
 import platform
-import re
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._version import __version__
 from .errors import ResultsFileError
+from .groups import TOOL_LABELS, describe_handle_groups, group_handles, handle_count, site_groups
+from .plain import number, seconds_or_none, to_plain
 from .units import format_quantity
 
 __all__ = [
+    "HANDLE_PROBES",
     "SCHEMA_VERSION",
+    "TOOL_LABELS",
     "AllocationSite",
     "Attribution",
     "CheckResult",
     "Evidence",
     "Finding",
+    "GrowingType",
     "LeakedHandle",
+    "ReferrerChain",
+    "Retention",
     "RunResults",
     "Series",
     "TestRecord",
+    "UnclosedResource",
     "Verdict",
-    "atomic_write_text",
+    "describe_handle_groups",
+    "group_handles",
+    "handle_count",
     "load_results",
-    "write_results",
+    "site_groups",
 ]
 
 #: Bumped whenever a field changes meaning or disappears; adding fields keeps it.
 SCHEMA_VERSION = 1
+#: An inconclusive measure that grew this many times its limit over the run is shown on its own line.
+UNCLEAR_RATIO = 3.0
+#: Probes that count handles: their leak is reported with the handles left, ahead of any site.
+HANDLE_PROBES = frozenset({"fds", "threads", "os_threads", "tasks", "children", "files"})
 
 
 class Verdict(str, enum.Enum):
@@ -97,13 +109,36 @@ class Finding:
         """True when this measure grows without bound beyond its limit."""
         return self.verdict is Verdict.UNBOUNDED
 
+    def overall_ratio(self, iterations: int) -> float:
+        """For an inconclusive verdict, the run's whole growth per iteration over the limit (else 0).
+
+        A measure that grew far above its limit over the run, in steps or in
+        bursts, is never "within limits", even when no rule could call it a leak.
+        """
+        if self.verdict is not Verdict.INCONCLUSIVE or self.evidence is None or iterations <= 0 or self.limit <= 0:
+            return 0.0
+        return max(0.0, self.evidence.total_growth / iterations / self.limit)
+
+    @property
+    def rising_within_limit(self) -> bool:
+        """Judged not leaking, yet rising significantly (trend p < 0.01, slope interval above 0)."""
+        e = self.evidence
+        return (
+            self.verdict is Verdict.BOUNDED
+            and e is not None
+            and e.trend_p < 0.01
+            and e.slope_low > 0
+            and 0 < self.growth_per_iteration <= self.limit
+        )
+
     def describe(self) -> str:
         """One line for people, e.g. ``Python heap (live blocks): +1.00 blocks/iteration ...``."""
         if self.verdict is Verdict.UNAVAILABLE:
             return f"{self.title}: unavailable ({self.note})"
         growth = format_quantity(self.growth_per_iteration, self.unit)
         limit = format_quantity(self.limit, self.unit)
-        text = f"{self.title}: {self.verdict.value}, {growth}/iteration (limit {limit})"
+        label = f"within limit ({limit})" if self.rising_within_limit else self.verdict.value
+        text = f"{self.title}: {label}, {growth}/iteration (limit {limit})"
         if self.evidence is not None:
             text += f"; {self.evidence.describe(self.unit)}"
         if self.note:
@@ -127,15 +162,34 @@ class Series:
 
 @dataclass(frozen=True)
 class LeakedHandle:
-    """A resource that existed after teardown and not before setup."""
+    """A resource that existed after teardown and not before setup (or ``count`` alike ones)."""
 
     kind: str  #: ``"fd"``, ``"thread"``, ``"task"``, ``"child"`` or ``"file"``
     description: str  #: what it is: a path, socket address, thread name, coroutine, command line
-    stack: str = ""  #: where it was created, when known
+    stack: str = ""  #: where it was created, when known (the first of a group's)
+    count: int = 1  #: how many handles of this kind, creation stack and pattern (see :func:`group_handles`)
+    origin: str = ""  #: the innermost user frame of ``stack``: ``"app.py:41 in start_poller"``
 
     def describe(self) -> str:
-        """One line for people."""
-        return f"{self.kind}: {self.description}"
+        """One line for people: ``470 × thread: 'poller' (...), started at app.py:41 in start_poller``."""
+        times = f"{self.count} \u00d7 " if self.count > 1 else ""
+        verb = "started" if self.kind in ("thread", "task", "child") else "created"
+        where = f", {verb} at {self.origin}" if self.origin else ""
+        return f"{times}{self.kind}: {self.description}{where}"
+
+
+@dataclass(frozen=True)
+class UnclosedResource:
+    """One kind of resource the garbage collector had to close during the measured iterations."""
+
+    source: str  #: ``"ResourceWarning"`` (or the subclass raised) or ``"unraisable"`` (a finalizer's report)
+    message: str  #: the first such event's message, e.g. ``unclosed file <_io.TextIOWrapper name='x' ...>``
+    count: int  #: how many of this kind during the measured iterations
+    traceback: tuple[str, ...] = ()  #: where the object was allocated (tracemalloc on), innermost last
+
+    def describe(self) -> str:
+        """One line for people, e.g. ``34 × unclosed file <_io.TextIOWrapper name='x'>``."""
+        return f"{self.count} \u00d7 {self.message}"
 
 
 @dataclass(frozen=True)
@@ -148,13 +202,67 @@ class AllocationSite:
     bytes_per_iteration: float
     blocks_per_iteration: float
     correlation: float  #: 0..1, how closely the growth tracks the iteration count
+    #: the library (or standard-library) frame the user's line called, e.g. ``"aiosqlite/core.py:63"``
+    via: str = ""
+    user_code: bool = True  #: the location is the user's code (else only library frames were found)
+
+    @property
+    def where(self) -> str:
+        """The location with the library frame it went through: ``app.py:50 (via aiosqlite/core.py:63)``."""
+        return f"{self.location} (via {self.via})" if self.via else self.location
 
     def describe(self) -> str:
         """One line for people."""
         return (
-            f"{self.location}: {format_quantity(self.bytes_per_iteration, 'B')}/iteration in "
+            f"{self.where}: {format_quantity(self.bytes_per_iteration, 'B')}/iteration in "
             f"{self.blocks_per_iteration:.1f} blocks/iteration (tracks iterations: {self.correlation:.2f})"
         )
+
+
+@dataclass(frozen=True)
+class GrowingType:
+    """A type whose count of gc-tracked objects grew in step with the iterations."""
+
+    name: str  #: ``"app.User"`` (builtins without the module: ``"dict"``)
+    per_iteration: float  #: new live objects per iteration over the window
+
+    def describe(self) -> str:
+        """``app.User +1.00/iteration``."""
+        return f"{self.name} {self.per_iteration:+.2f}/iteration"
+
+
+@dataclass(frozen=True)
+class ReferrerChain:
+    """The shortest chain of references found from a root to one new object of a growing type."""
+
+    root_kind: str  #: ``"module global"``, ``"class attribute"``, ``"thread frame"``, ``"task frame"``, ``"container"``
+    links: tuple[str, ...]  #: ``("app._USERS (dict)", "[17]", "app.User")``: the root, each edge, the object's type
+
+    def describe(self) -> str:
+        """``app._USERS (dict) → [17] → app.User``."""
+        return " \u2192 ".join(self.links)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What keeps the growth alive: growing types, chains of references, references nobody holds."""
+
+    types: tuple[GrowingType, ...] = ()
+    chains: tuple[ReferrerChain, ...] = ()
+    unheld: str = ""  #: set when objects have more references than referrers: what that means and where
+    notes: tuple[str, ...] = ()  #: budgets hit, objects with no chain found
+    seconds: float = 0.0  #: time the census and the chains took
+
+    def lines(self) -> list[str]:
+        """The failure text's lines (at most 3 chains)."""
+        out = []
+        if self.types:
+            out.append("growing object types: " + ", ".join(t.describe() for t in self.types[:5]))
+        out.extend("kept alive by " + c.describe() for c in self.chains[:3])
+        if self.unheld:
+            out.append(self.unheld)
+        out.extend(self.notes)
+        return out
 
 
 @dataclass(frozen=True)
@@ -165,6 +273,7 @@ class Attribution:
     notes: tuple[str, ...] = ()  #: fallbacks taken, tools missing, measures memray cannot see
     flamegraph: str | None = None  #: path of a memray flamegraph HTML (relative in results.json)
     window_iterations: int = 0
+    retention: Retention | None = None  #: what keeps Python-heap growth alive (census and chains)
 
 
 @dataclass(frozen=True)
@@ -184,6 +293,8 @@ class CheckResult:
     attribution: Attribution | None = None
     duration: float = 0.0  #: seconds, whole check
     notes: tuple[str, ...] = ()
+    #: ResourceWarnings and unraisable reports of the measured iterations, by kind, most frequent first
+    unclosed: tuple[UnclosedResource, ...] = ()
 
     @property
     def leaking(self) -> bool:
@@ -208,37 +319,69 @@ class CheckResult:
         for f in self.findings:
             if f.leaking:
                 lines.append("  LEAK " + f.describe())
+        unclear = [f for f in self.findings if f.overall_ratio(self.iterations) >= UNCLEAR_RATIO]
+        for f in unclear:
+            lines.append(
+                f"  INCONCLUSIVE {f.title}: grew {f.overall_ratio(self.iterations):.0f}x its limit overall "
+                f"({format_quantity(f.limit, f.unit)}/iteration), not steadily; {f.note}; "
+                "more iterations would decide (max_iterations)"
+            )
         others = [
             f"{f.probe} {format_quantity(f.growth_per_iteration, f.unit)}"
-            + ("" if f.verdict is Verdict.BOUNDED else f" ({f.verdict.value})")
+            + (
+                f" (within limit {format_quantity(f.limit, f.unit)})"
+                if f.rising_within_limit
+                else ""
+                if f.verdict is Verdict.BOUNDED
+                else f" ({f.verdict.value})"
+            )
             for f in self.findings
-            if not f.leaking and f.verdict is not Verdict.UNAVAILABLE
+            if not f.leaking and f.verdict is not Verdict.UNAVAILABLE and f not in unclear
         ]
         if others:
             lines.append("  within limits (growth/iteration): " + ", ".join(others))
+        handle_lines = []
         if self.handles:
-            lines.append(f"  left behind after teardown ({len(self.handles)}):")
-            groups = _group_handles(self.handles)
-            for (handle, count) in groups[:10]:
-                times = f" (x{count}, alike)" if count > 1 else ""
-                lines.append(f"    {handle.describe()}{times}")
-                if handle.stack:
-                    lines.extend("      " + s for s in handle.stack.rstrip().splitlines()[-6:])
-            if len(groups) > 10:
-                lines.append(f"    ... and {len(groups) - 10} more kinds")
-        if self.attribution is not None and self.attribution.sites:
-            lines.append("  top growing allocation sites:")
-            for site in self.attribution.sites[:5]:
-                lines.append(f"    {site.describe()}")
-                lines.extend("      " + t for t in site.traceback[-4:])
-        if self.attribution is not None:
-            lines.extend(f"  note: {n}" for n in self.attribution.notes)
+            groups = group_handles(self.handles)
+            handle_lines.append(f"  left behind ({handle_count(self.handles)} handles, {len(groups)} kinds):")
+            handle_lines.extend(describe_handle_groups(groups, indent="    "))
+        handle_leak = any(f.probe in HANDLE_PROBES for f in self.leaks)
+        if handle_leak:  # the line that made the handles comes before any allocation site
+            lines.extend(handle_lines)
+        attribution = self.attribution
+        if attribution is not None and attribution.sites:
+            groups_of_sites = site_groups(attribution.sites)
+            tools = dict.fromkeys(t for _, ts in groups_of_sites for t in ts)
+            legend = "; ".join(TOOL_LABELS.get(t, t) for t in tools)
+            lines.append(f"  top growing allocation sites ({legend}):")
+            for site, seen_by in groups_of_sites[:5]:
+                lines.append(f"    [{', '.join(seen_by)}] {site.describe()}")
+                tb = [t for i, t in enumerate(site.traceback) if i == 0 or t != site.traceback[i - 1]]
+                lines.extend("      " + t for t in tb[-4:])
+        if attribution is not None and attribution.retention is not None:
+            lines.extend("  " + line for line in attribution.retention.lines())
+        if not handle_leak:
+            lines.extend(handle_lines)
+        if self.unclosed:
+            total = sum(u.count for u in self.unclosed)
+            lines.append(
+                f"  closed by the garbage collector, not by the code ({total} in {self.iterations} iterations):"
+            )
+            for u in self.unclosed[:10]:
+                lines.append(f"    {u.describe()}")
+                if u.traceback:
+                    lines.append("      allocated at (most recent call last):")
+                    lines.extend("        " + t for t in u.traceback[-6:])
+            if len(self.unclosed) > 10:
+                lines.append(f"    ... and {len(self.unclosed) - 10} more kinds")
+        if attribution is not None:
+            lines.extend(f"  note: {n}" for n in attribution.notes)
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (see ``results.schema.json``)."""
-        return _to_plain(self)  # type: ignore[no-any-return]
+        return to_plain(self)  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
@@ -253,8 +396,8 @@ class CheckResult:
                     probe=f["probe"],
                     title=f["title"],
                     unit=f["unit"],
-                    growth_per_iteration=_num(f["growth_per_iteration"]),
-                    limit=_num(f["limit"]),
+                    growth_per_iteration=number(f["growth_per_iteration"]),
+                    limit=number(f["limit"]),
                     verdict=Verdict(f["verdict"]),
                     evidence=_evidence(f["evidence"]) if f.get("evidence") else None,
                     note=f.get("note", ""),
@@ -262,7 +405,7 @@ class CheckResult:
                 for f in data["findings"]
             ),
             samples=tuple(
-                Series(s["probe"], s["unit"], tuple(s["iterations"]), tuple(_num(v) for v in s["values"]))
+                Series(s["probe"], s["unit"], tuple(s["iterations"]), tuple(number(v) for v in s["values"]))
                 for s in data.get("samples", ())
             ),
             handles=tuple(LeakedHandle(**h) for h in data.get("handles", ())),
@@ -274,9 +417,9 @@ class CheckResult:
                         **{
                             **s,
                             "traceback": tuple(s["traceback"]),
-                            "bytes_per_iteration": _num(s["bytes_per_iteration"]),
-                            "blocks_per_iteration": _num(s["blocks_per_iteration"]),
-                            "correlation": _num(s["correlation"]),
+                            "bytes_per_iteration": number(s["bytes_per_iteration"]),
+                            "blocks_per_iteration": number(s["blocks_per_iteration"]),
+                            "correlation": number(s["correlation"]),
                         }
                     )
                     for s in attribution.get("sites", ())
@@ -284,9 +427,14 @@ class CheckResult:
                 notes=tuple(attribution.get("notes", ())),
                 flamegraph=attribution.get("flamegraph"),
                 window_iterations=int(attribution.get("window_iterations", 0)),
+                retention=_retention(attribution.get("retention")),
             ),
             duration=float(data.get("duration", 0.0)),
             notes=tuple(data.get("notes", ())),
+            unclosed=tuple(
+                UnclosedResource(u["source"], u["message"], int(u["count"]), tuple(u.get("traceback", ())))
+                for u in data.get("unclosed", ())
+            ),
         )
 
 
@@ -297,11 +445,15 @@ class TestRecord:
     __test__ = False  # not a pytest test class, despite the name
 
     id: str  #: pytest node id, or the scenario name given to the API/CLI
-    outcome: str  #: ``"passed"``, ``"leaking"``, ``"error"`` or ``"skipped"``
+    #: ``"passed"``, ``"leaking"``, ``"error"``, ``"skipped"``, ``"not_repeatable"`` (passed once,
+    #: failed on a later iteration) or ``"not_judged"`` (one call does not fit the time budget)
+    outcome: str
     result: CheckResult | None = None
     message: str = ""  #: the error or skip reason, or the leak summary
     worker: str | None = None  #: the pytest-xdist worker that ran it
     extra: Mapping[str, Any] = field(default_factory=dict)  #: e.g. ``{"valgrind": {...}}``
+    plain_seconds: float | None = None  #: the test's first, plain call
+    leak_seconds: float | None = None  #: the leak run after that call
 
 
 @dataclass(frozen=True)
@@ -316,8 +468,6 @@ class RunResults:
     @staticmethod
     def environment_now() -> dict[str, str]:
         """The facts about this interpreter and machine worth keeping with results."""
-        from . import __version__
-
         return {
             "leakcheck": __version__,
             "python": platform.python_version(),
@@ -346,7 +496,9 @@ class RunResults:
                     "result": None if t.result is None else t.result.to_dict(),
                     "message": t.message,
                     "worker": t.worker,
-                    "extra": _to_plain(dict(t.extra)),
+                    "extra": to_plain(dict(t.extra)),
+                    "plain_seconds": t.plain_seconds,
+                    "leak_seconds": t.leak_seconds,
                 }
                 for t in self.tests
             ],
@@ -356,7 +508,7 @@ class RunResults:
     def from_dict(cls, data: Mapping[str, Any], *, path: str = "<results>") -> RunResults:
         """Rebuild from :meth:`to_dict`'s output; :class:`ResultsFileError` when it is not ours."""
         if not isinstance(data, Mapping) or data.get("schema") != "leakcheck-results":
-            raise ResultsFileError(path, "not a leakcheck results file (no \"schema\": \"leakcheck-results\")")
+            raise ResultsFileError(path, 'not a leakcheck results file (no "schema": "leakcheck-results")')
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ResultsFileError(
@@ -378,6 +530,8 @@ class RunResults:
                     message=t.get("message", ""),
                     worker=t.get("worker"),
                     extra=t.get("extra") or {},
+                    plain_seconds=seconds_or_none(t.get("plain_seconds")),
+                    leak_seconds=seconds_or_none(t.get("leak_seconds")),
                 )
                 for t in data["tests"]
             )
@@ -391,66 +545,21 @@ class RunResults:
         )
 
 
-def _group_handles(handles: Sequence[LeakedHandle]) -> list[tuple[LeakedHandle, int]]:
-    """Handles that differ only by numbers (fd 7, Task-12) grouped, first seen first."""
-    groups: dict[tuple[str, str, str], list[Any]] = {}
-    for h in handles:
-        key = (h.kind, re.sub(r"\d+", "N", h.description), h.stack)
-        if key in groups:
-            groups[key][1] += 1
-        else:
-            groups[key] = [h, 1]
-    return [(h, n) for h, n in groups.values()]
-
-
-def _num(value: object) -> float:
-    """A float from JSON, where NaN was written as ``null``."""
-    return math.nan if value is None else float(value)  # type: ignore[arg-type]
+def _retention(data: Mapping[str, Any] | None) -> Retention | None:
+    if data is None:
+        return None
+    return Retention(
+        types=tuple(GrowingType(t["name"], number(t["per_iteration"])) for t in data.get("types", ())),
+        chains=tuple(ReferrerChain(c["root_kind"], tuple(c["links"])) for c in data.get("chains", ())),
+        unheld=data.get("unheld", ""),
+        notes=tuple(data.get("notes", ())),
+        seconds=number(data.get("seconds", 0.0)),
+    )
 
 
 def _evidence(data: Mapping[str, Any]) -> Evidence:
-    values: dict[str, Any] = {k: (int(v) if k == "samples" else _num(v)) for k, v in data.items()}
+    values: dict[str, Any] = {k: (int(v) if k == "samples" else number(v)) for k, v in data.items()}
     return Evidence(**values)
-
-
-def _to_plain(value: Any) -> Any:
-    """Dataclasses, enums, tuples and mappings to JSON-ready values."""
-    if isinstance(value, enum.Enum):
-        return value.value
-    if hasattr(value, "__dataclass_fields__"):
-        return {name: _to_plain(getattr(value, name)) for name in value.__dataclass_fields__}
-    if isinstance(value, Mapping):
-        return {str(k): _to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_plain(v) for v in value]
-    if isinstance(value, float) and math.isnan(value):  # NaN is not JSON
-        return None
-    return value
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same directory and a rename.
-
-    An interrupted run leaves either the old file or the new one, never half of one.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def write_results(path: str | os.PathLike[str], results: RunResults) -> None:
-    """Write ``results`` as JSON to ``path``, atomically."""
-    atomic_write_text(path, json.dumps(results.to_dict(), indent=1, allow_nan=False) + "\n")
 
 
 def load_results(path: str | os.PathLike[str]) -> RunResults:

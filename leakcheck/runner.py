@@ -2,10 +2,12 @@
 
 One measuring loop serves sync and async steps: it is written as a
 coroutine, and for sync steps that coroutine never suspends, so it is driven
-to completion with a single ``send`` and no event loop. Async steps run on
-the running loop (:func:`run_async`) or on a loop leakcheck creates and
-closes (:func:`run`), after checking for pending tasks and timers first,
-since closing a loop cancels them and would hide the leak.
+to completion with a single ``send`` and no event loop (:mod:`leakcheck.aio`).
+Async steps run on the running loop (:func:`run_async`) or on a loop
+leakcheck creates and closes (:func:`run`), after checking for pending tasks
+and timers first (:func:`leakcheck.handles.leaked_tasks`), since closing a
+loop cancels them and would hide the leak. How long to measure, and which
+spans a verdict must hold on, is :mod:`leakcheck.policy`'s to decide.
 
 The harness must not read as a leak: readings go into ``array`` buffers
 allocated before the baseline, garbage collection is frozen for everything
@@ -17,28 +19,56 @@ from __future__ import annotations
 
 import array
 import asyncio
+import dataclasses
 import gc
 import inspect
 import math
 import os
 import sys
 import time
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import psutil
 
+from .aio import call, drive, in_running_loop, is_async_callable, run_on_new_loop
 from .cleanup import clear_interpreter_caches
 from .config import Settings
-from .errors import LeakcheckError, ScenarioError
-from .handles import RECORDER, Allowlist, HandleSnapshot, fd_targets, settle
+from .errors import LeakcheckError, ScenarioError, StepTimeoutError
+from .handles import (
+    RECORDER,
+    Allowlist,
+    HandleSnapshot,
+    fd_targets,
+    leaked_tasks,
+    scheduled_timers,
+    settle,
+)
+from .policy import judge_replicated, next_target
 from .probes import Probe, make_probes
-from .results import Attribution, CheckResult, Finding, LeakedHandle, Series, Verdict
-from .verdict import Judgement, judge
+from .probes.unclosed import RECORDER as UNCLOSED
+from .results import (
+    HANDLE_PROBES,
+    Attribution,
+    CheckResult,
+    Finding,
+    LeakedHandle,
+    Series,
+    UnclosedResource,
+    Verdict,
+    group_handles,
+)
+from .units import format_size
+from .verdict import Judgement
+from .watchdog import Interrupted, Watchdog
 
-__all__ = ["Hooks", "is_async_callable", "repeat", "run", "run_async"]
+if TYPE_CHECKING:
+    from .attribution import CodeMap
+    from .results import Retention
+
+__all__ = ["CheckContext", "run", "run_async"]
 
 Callback = Callable[..., Any]
 
@@ -46,54 +76,40 @@ Callback = Callable[..., Any]
 MIN_SAMPLES = 20
 #: Share of the step's time that sampling may cost when k is chosen for us.
 SAMPLING_BUDGET = 0.15
-#: Most samples one verdict looks at: Mann–Kendall is O(n²), and a longer run
-#: is judged over an even subsample of its readings.
-MAX_JUDGED = 400
-#: Measuring past the usual spans stops once the process grew this much since
-#: the baseline: growth that large is not in doubt, and the machine is shared.
-EXTEND_RSS_LIMIT = 256 * 2**20
 
 
 @dataclass(frozen=True)
-class Hooks:
-    """What the caller of the runner adds: where captures go, whether to attribute anyway."""
+class CheckContext:
+    """The caller's context for one check: where captures go, whether to attribute anyway, who owns handles."""
 
     capture_dir: Path | None = None  #: per-check folder for flamegraphs (a report was asked for)
     #: run the attribution window even when nothing grew (a report with an explicit attribution mode)
     always_attribute: bool = False
-    exclude_paths: tuple[str, ...] = ()  #: never count files under these as left behind
-    own_handles: bool = True  #: snapshot fds/threads/children/files around setup and teardown
+    #: snapshot fds/threads/children/files around setup and teardown (the plugin does it itself)
+    own_handles: bool = True
+    #: called after every sample with (iterations done, current target, note such as "py_blocks +2.0/it,
+    #: extending"); it must return quickly and keep nothing (see :class:`leakcheck.progress.ProgressLine`)
+    progress: Callable[[int, int, str], None] | None = None
+    #: the report folder the captures go under: leakcheck's own files, never "left behind"
+    report_dir: Path | None = None
+    #: called with the verdict (no attribution yet) before an attribution window opens, so a
+    #: tracer that crashes the process (memray's can) cannot take the verdict with it
+    on_verdict: Callable[[CheckResult], None] | None = None
 
+    def excluded_paths(self) -> list[str]:
+        """Folders whose files the check writes itself (report, captures): not the step's to clean up."""
+        return [str(p) for p in (self.report_dir, self.capture_dir) if p is not None]
 
-def is_async_callable(fn: object) -> bool:
-    """True for ``async def`` functions (also behind ``functools.partial``)."""
-    while hasattr(fn, "func"):
-        fn = fn.func
-    call = type(fn).__call__ if callable(fn) and not inspect.isfunction(fn) else None
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
-
-
-async def _call(fn: Callback | None, *args: Any) -> Any:
-    if fn is None:
-        return None
-    result = fn(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
-
-
-def _drive(coro: Awaitable[Any]) -> Any:
-    """Run a coroutine that never suspends (the sync path) to its end."""
-    it = coro.__await__()
-    try:
-        it.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coro.close()  # type: ignore[attr-defined]
-    raise LeakcheckError(
-        "a step, setup or teardown returned an awaitable that needs an event loop, "
-        "but no callable was async; pass an `async def` function so leakcheck runs a loop"
-    )
+    #: folders of the user's code when the settings name none (the plugin: pytest's rootdir)
+    user_paths: tuple[str, ...] = ()
+    #: what `leakcheck valgrind` runs to re-check this test (a pytest node id, ``FILE.py:FUNCTION``)
+    valgrind_target: str = ""
+    #: keep a leaking check's memray capture in capture_dir instead of rendering its flamegraph
+    #: (seconds each): the report renders the worst few (``--leak-flamegraphs``)
+    defer_flamegraph: bool = False
+    #: asked with a Python-heap leak's severity whether to run memray for its flamegraph alone:
+    #: None yes, else the note why not (:class:`leakcheck.suite.FlamegraphQuota`); unset: always
+    flamegraph_quota: Callable[[float], str | None] | None = None
 
 
 class _Samples:
@@ -105,8 +121,13 @@ class _Samples:
         self.values = tuple(array.array("d", bytes(8 * capacity)) for _ in probes)
         self.count = 0
         self.capacity = capacity
+        self.progress: Callable[[int, int, str], None] | None = None
+        self.target = 0
+        self.note = ""
+        self.spent = 0.0  #: seconds spent sampling, which the measuring-time budgets leave out
 
     def take(self, iteration: int) -> None:
+        started = time.perf_counter()
         clear_interpreter_caches()
         gc.collect()
         n = self.count
@@ -119,6 +140,9 @@ class _Samples:
             values[j][n] = probes[j].read()
         self.iterations[n] = iteration
         self.count = n + 1
+        self.spent += time.perf_counter() - started
+        if self.progress is not None:
+            self.progress(iteration, self.target, self.note)
 
     def series(self, j: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
         n = self.count
@@ -136,15 +160,18 @@ class _Run:
     step: Callback
     args: tuple[Any, ...]
     settings: Settings
-    hooks: Hooks
+    context: CheckContext
     name: str
-    notes: list[str] = field(default_factory=list)
+    watchdog: Watchdog
 
     async def iterate(
         self, first: int, last: int, every: int = 0, samples: _Samples | None = None, phase: str = "step"
     ) -> None:
-        step, args = self.step, self.args
+        step, args, watchdog = self.step, self.args, self.watchdog
+        watchdog.phase = phase
         for i in range(first, last + 1):
+            # Calls counted over every phase: "hung at iteration N" is the Nth call of the step.
+            watchdog.iteration = (watchdog.iteration or 0) + 1
             try:
                 result = step(*args)
                 if inspect.isawaitable(result):
@@ -181,31 +208,13 @@ class _Run:
 def _findings(
     probes: Sequence[Probe], skipped: Sequence[Finding], samples: _Samples, s: Settings, done: int
 ) -> tuple[list[Finding], list[Judgement]]:
-    """Judge every probe over all its samples and, once measured longer, span by span.
-
-    An unbounded verdict must replicate on each of the last two spans of
-    ``iterations`` on its own: fresh data the first verdict never saw. A
-    one-off fill that spills past the warm-up (a ring or cache still filling,
-    an lru_cache whose small-int keys give way to allocated ones) shows in one
-    span and not the next; a leak shows in every span.
-    """
+    """Judge every probe's samples (by :func:`leakcheck.policy.judge_replicated`), as findings."""
     findings = list(skipped)
     judgements = []
-    span = s.iterations
     for j, probe in enumerate(samples.probes):
         x, y = samples.series(j)
         limit = s.limit_for(probe.name)
-        jd = judge(*_thinned(x, y), limit, alpha=s.alpha)
-        if jd.verdict is Verdict.UNBOUNDED and done > span:
-            recent = _judge_span(x, y, done - span, done, limit, s.alpha)
-            previous = _judge_span(x, y, done - 2 * span, done - span, limit, s.alpha)
-            if recent.verdict is not Verdict.UNBOUNDED:
-                verdict = Verdict.BOUNDED if recent.verdict is Verdict.BOUNDED else Verdict.INCONCLUSIVE
-                reason = f"grew earlier, but not over the last {span} iterations ({recent.reason})"
-                jd = Judgement(verdict, jd.evidence, reason)
-            elif previous.verdict is not Verdict.UNBOUNDED:
-                reason = f"grew over the last {span} iterations only; measuring longer"
-                jd = Judgement(Verdict.INCONCLUSIVE, jd.evidence, reason)
+        jd = judge_replicated(x, y, limit, s, done, slow=not s.limit_is_set(probe.name))
         judgements.append(jd)
         findings.append(
             Finding(probe.name, probe.title, probe.unit, jd.evidence.slope, limit, jd.verdict, jd.evidence, jd.reason)
@@ -213,39 +222,15 @@ def _findings(
     return findings, judgements
 
 
-def _next_target(
-    probes: Sequence[Probe],
-    judgements: Sequence[Judgement],
-    done: int,
-    elapsed: float,
-    grown: int,
-    s: Settings,
-) -> int | None:
-    """How many iterations to have measured after the next pass, or None to stop.
-
-    The usual spans, one pass at a time: growth is confirmed over twice the
-    first pass, an unclear verdict is measured up to five times it. Past
-    them, heap growth may still be a fill that outlasts the spans (a ring of
-    300 entries, a log buffer cleared every few thousand calls), so it is
-    followed further, doubling the run, while measuring has taken less than
-    ``extend_time`` seconds: fast steps look many times further than slow
-    ones, at little cost. A handle leak is never followed further: counts
-    are exact, and each pass would leak more descriptors or threads.
-    """
-    if done >= s.cap:
-        return None
-    verdicts = [(p.is_handle, j.verdict) for p, j in zip(probes, judgements)]
-    unsure = any(v is Verdict.INCONCLUSIVE for _, v in verdicts)
-    growing = any(v is Verdict.UNBOUNDED for _, v in verdicts)
-    usual = 5 * s.iterations if unsure else 2 * s.iterations if growing else 0
-    if done < usual:
-        return min(s.cap, done + s.iterations)
-    if any(handle and v is Verdict.UNBOUNDED for handle, v in verdicts):
-        return None
-    heap_open = any(not handle and v is not Verdict.BOUNDED for handle, v in verdicts)
-    if not heap_open or elapsed >= s.extend_time or grown >= EXTEND_RSS_LIMIT:
-        return None
-    return min(s.cap, 2 * done)
+def _progress_note(findings: Sequence[Finding]) -> str:
+    """The measure nearest its limit, for the progress line: ``py_blocks +2.0/it, extending``."""
+    judged = [f for f in findings if f.evidence is not None and f.limit > 0]
+    if not judged:
+        return "extending"
+    top = max(judged, key=lambda f: f.growth_per_iteration / f.limit)
+    g = top.growth_per_iteration
+    size = ("-" if g < 0 else "+") + format_size(abs(g)) if top.unit == "B" else f"{g:+.1f}"
+    return f"{top.probe} {size}/it, extending"
 
 
 def _rss() -> int:
@@ -254,15 +239,6 @@ def _rss() -> int:
         return int(psutil.Process().memory_info().rss)
     except (psutil.Error, OSError):
         return 0
-
-
-def _thinned(x: Sequence[int], y: Sequence[float]) -> tuple[list[float], list[float]]:
-    """At most ``MAX_JUDGED`` evenly spread samples, the first and last included."""
-    n = len(x)
-    if n <= MAX_JUDGED:
-        return [float(v) for v in x], list(y)
-    idx = sorted({round(k * (n - 1) / (MAX_JUDGED - 1)) for k in range(MAX_JUDGED)})
-    return [float(x[i]) for i in idx], [y[i] for i in idx]
 
 
 def _prime_judging(probes: Sequence[Probe], skipped: Sequence[Finding], s: Settings) -> None:
@@ -284,14 +260,6 @@ def _prime_judging(probes: Sequence[Probe], skipped: Sequence[Finding], s: Setti
     del findings, judgements, scratch
 
 
-def _judge_span(
-    x: Sequence[int], y: Sequence[float], first: int, last: int, limit: float, alpha: float
-) -> Judgement:
-    """The verdict over the samples taken after iterations ``first`` to ``last``, on their own."""
-    idx = [i for i, it in enumerate(x) if first <= it <= last]
-    return judge(*_thinned([x[i] for i in idx], [y[i] for i in idx]), limit, alpha=alpha)
-
-
 def _unavailable(probes: Sequence[Probe]) -> tuple[list[Probe], list[Finding]]:
     usable, skipped = [], []
     for p in probes:
@@ -303,110 +271,152 @@ def _unavailable(probes: Sequence[Probe]) -> tuple[list[Probe], list[Finding]]:
     return usable, skipped
 
 
-def _pending_tasks(baseline: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
-    current = asyncio.current_task()
-    return [t for t in asyncio.all_tasks() if t is not current and t not in baseline and not t.done()]
-
-
-def _pending_timers(loop: asyncio.AbstractEventLoop, baseline: set[object]) -> list[asyncio.TimerHandle]:
-    scheduled = getattr(loop, "_scheduled", ())  # private, but the only view of pending call_later()s
-    return [h for h in scheduled if h not in baseline and not h.cancelled()]
-
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_ASYNCIO = os.path.dirname(os.path.abspath(asyncio.__file__))
-
-
-def _is_machinery(filename: str) -> bool:
-    return filename.startswith((_HERE, _ASYNCIO))
-
-
-def _describe_task(task: asyncio.Task[Any]) -> LeakedHandle:
-    coro = task.get_coro()
-    qualname = getattr(coro, "__qualname__", repr(coro))
-    origin = getattr(coro, "cr_origin", None) or ()
-    origin = [o for o in reversed(origin) if not _is_machinery(o[0])]
-    created = "".join(f'  File "{f}", line {ln}, in {fn}\n' for f, ln, fn in origin)
-    frames = task.get_stack(limit=1)
-    where = f" waiting at {frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else ""
-    stack = ("created at:\n" + created) if created else ""
-    return LeakedHandle("task", f"{task.get_name()}: {qualname}(){where}", stack)
-
-
-async def _leaked_tasks(baseline: set[asyncio.Task[Any]], timers: set[object], s: Settings) -> list[LeakedHandle]:
-    allow = Allowlist(tasks=s.allow_tasks)
-    deadline = time.monotonic() + s.grace
-    delay = 0.001
-    while True:
-        for _ in range(3):
-            await asyncio.sleep(0)  # let finishing tasks finish
-        pending = _pending_tasks(baseline)
-        leaked = []
-        for t in pending:
-            handle = _describe_task(t)
-            coro_name = getattr(t.get_coro(), "__qualname__", "")
-            if not (allow.allows(handle, t.get_name()) or allow.allows(handle, coro_name)):
-                leaked.append(handle)
-        if not leaked or time.monotonic() >= deadline:
-            break
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.1)
-    loop = asyncio.get_running_loop()
-    for h in _pending_timers(loop, timers):
-        cb = getattr(h, "_callback", None)
-        if getattr(cb, "__module__", "").startswith("asyncio"):
-            continue  # a pending sleep's wake-up: its task is reported already
-        leaked.append(LeakedHandle("timer", f"call_later({getattr(cb, '__qualname__', cb)!s}) pending"))
-    return leaked
+def _will_attribute(s: Settings, context: CheckContext, findings: Sequence[Finding]) -> bool:
+    # Tracing costs 10-400x the step (tracemalloc on an int-heavy loop is the
+    # worst case): only when growth is suspected, unless the user asked.
+    suspected = any(f.leaking or f.verdict is Verdict.INCONCLUSIVE for f in findings)
+    return s.attribution != "off" and (suspected or context.always_attribute)
 
 
 async def _attribute(run: _Run, findings: Sequence[Finding]) -> Attribution | None:
-    s, hooks = run.settings, run.hooks
+    s, context = run.settings, run.context
     leaking = [f for f in findings if f.leaking]
-    # Tracing costs 10-400x the step (tracemalloc on an int-heavy loop is the
-    # worst case): only when growth is suspected, unless the user asked.
-    suspected = leaking or any(f.verdict is Verdict.INCONCLUSIVE for f in findings)
-    if s.attribution == "off" or not (suspected or hooks.always_attribute):
+    if not _will_attribute(s, context, findings):
         return None
-    try:
-        from .attribution import open_window
-    except ImportError as exc:  # the attribution package is optional at import time
-        return Attribution(notes=(f"attribution unavailable: {exc}",))
-    native = [f for f in leaking if f.probe in ("native_heap", "rss", "uss")]
+    # Imported on first use: most checks never open a window. (Importing leakcheck.suite at
+    # module level shifted the heap enough to turn a clean case's native-heap sawtooth into a
+    # "slow leak" at some install paths: keep import-time allocations as they were.)
+    from .attribution import CodeMap, open_window, with_retention
+    from .suite import severity_of
+
+    # RSS rises with the Python heap too: only the native-heap measure, or RSS/USS growth that
+    # no Python-heap measure explains, is native growth (and a reason to suggest valgrind).
+    python_heap = any(f.probe in ("py_blocks", "py_traced") for f in leaking)
+    native = [f for f in leaking if f.probe == "native_heap"] or (
+        [] if python_heap else [f for f in leaking if f.probe in ("rss", "uss")]
+    )
+    # In auto mode memray may run for the flamegraph alone: then only while among the worst so far
+    # (every leak with a capture is ranked; a native or mapped one runs memray anyway).
+    quota, mapped = context.flamegraph_quota, any(f.probe == "mapped" for f in leaking)
+    ranked = quota is not None and s.attribution == "auto" and context.capture_dir is not None and bool(leaking)
+    skipped = quota(severity_of(leaking)) if quota is not None and ranked else None
+    skipped = None if native or mapped else skipped
+    target = context.valgrind_target or ("" if run.args else _valgrind_target(step_of(run)))
+    user_paths = s.user_paths or context.user_paths or _module_folder(step_of(run))
     window = open_window(
         s.attribution,
         iterations=s.attribution_iterations,
         frames=s.tracemalloc_frames,
-        capture_dir=hooks.capture_dir,
+        capture_dir=context.capture_dir,
         # A flamegraph costs seconds: only for what leaks.
-        flamegraph=hooks.capture_dir is not None and bool(leaking),
+        flamegraph=context.capture_dir is not None and bool(leaking) and skipped is None,
         native_suspected=bool(native),
         native_growth=native[0].growth_per_iteration if native else None,
+        mapped_growth=next((f.growth_per_iteration for f in leaking if f.probe == "mapped"), None),
+        user_paths=user_paths,
+        valgrind_command=f"leakcheck valgrind {target} 5" if target else "",
+        defer_flamegraph=context.defer_flamegraph,
     )
     step, args = run.step, run.args
     # No user code runs inside the window's own calls: descriptors that appear
     # there and stay open are the tracer's (memray's first Tracker keeps a pipe).
     appeared: set[tuple[int, str]] = set()
 
-    def traced(call: Callable[..., Any], *a: Any) -> Any:
+    def traced(fn: Callable[..., Any], *a: Any) -> Any:
         before = set(fd_targets().items())
         try:
-            return call(*a)
+            return fn(*a)
         finally:
             appeared.update(set(fd_targets().items()) - before)
 
+    # As in the measuring loop, each iteration's collection walks only what the window made:
+    # a full collection of a big process (a suite's worth of collected tests) costs ~0.1 s,
+    # many times the step, and the window takes one per iteration. Garbage frozen here was
+    # made before the window: no tracer sees it, and the retention census collects it.
+    gc.freeze()
     traced(window.start)
+    watchdog = run.watchdog
+    watchdog.phase = "attribution window"
     try:
         for i in range(1, s.attribution_iterations + 1):
+            watchdog.iteration = (watchdog.iteration or 0) + 1
             result = step(*args)
             if inspect.isawaitable(result):
                 await result
             gc.collect()
             traced(window.checkpoint, i)
     finally:
+        gc.unfreeze()
         attribution: Attribution = traced(window.finish, s.attribution_iterations)
         RECORDER.harness_fds |= appeared & set(fd_targets().items())
+    if skipped is not None:
+        attribution = dataclasses.replace(attribution, notes=(*attribution.notes, skipped))
+    if any(f.probe not in HANDLE_PROBES for f in leaking):
+        attribution = with_retention(attribution, await _retention(run, CodeMap(list(user_paths))))
     return attribution
+
+
+async def _retention(run: _Run, code: CodeMap) -> Retention | None:
+    """What keeps it alive: the census over a short untraced window of its own, then chains.
+
+    Untraced, because counting half a million objects under tracemalloc costs
+    seconds (every count is a traced allocation), and the census needs four points.
+    """
+    from .attribution import RetentionWatch
+
+    n = run.settings.attribution_iterations
+    watch = RetentionWatch(n, code=code)
+    step, args = run.step, run.args
+    gc.collect()
+    watch.checkpoint(0)
+    # Frozen between censuses, so each iteration's collection walks only new objects; a
+    # census needs every object (frozen ones are invisible to gc.get_objects), so the heap
+    # is thawed and fully collected for each of its four points only.
+    gc.freeze()
+    try:
+        for i in range(1, n + 1):
+            result = step(*args)
+            if inspect.isawaitable(result):
+                await result
+            gc.collect()
+            if watch.wants(i):
+                gc.unfreeze()
+                gc.collect()
+                watch.checkpoint(i)
+                gc.freeze()
+    finally:
+        gc.unfreeze()
+    return watch.finish(n)
+
+
+def step_of(run: _Run) -> Callback:
+    """The user's function behind the step (a ``functools.partial`` is unwrapped)."""
+    step = run.step
+    while hasattr(step, "func") and callable(step.func):
+        step = step.func
+    unwrapped: Callback = inspect.unwrap(step)
+    return unwrapped
+
+
+def _module_folder(fn: Callback) -> tuple[str, ...]:
+    """The folder of ``fn``'s source file: the user's code when nothing else says where it is."""
+    try:
+        source = inspect.getsourcefile(fn)
+    except TypeError:  # a builtin or a callable object without source
+        source = None
+    return (os.path.dirname(os.path.abspath(source)),) if source else ()
+
+
+def _valgrind_target(fn: Callback) -> str:
+    """``FILE.py:FUNCTION`` for a module-level function, which `leakcheck valgrind` can run; else ""."""
+    try:
+        source = inspect.getsourcefile(fn)
+    except TypeError:  # not a Python function
+        return ""
+    qualname = getattr(fn, "__qualname__", "")
+    if not source or not qualname or "." in qualname or "<" in qualname:
+        return ""
+    return f"{os.path.relpath(source)}:{qualname}"
 
 
 async def _check(
@@ -415,81 +425,142 @@ async def _check(
     teardown: Callback | None,
     settings: Settings,
     name: str,
-    hooks: Hooks,
+    context: CheckContext,
     is_async: bool,
+) -> CheckResult:
+    """:func:`_measure` under the check's time limit (:mod:`leakcheck.watchdog`)."""
+    watchdog = Watchdog(settings.timeout)
+    watchdog.start()
+    try:
+        return await _measure(step, setup, teardown, settings, name, context, is_async, watchdog)
+    except (Interrupted, asyncio.CancelledError):
+        if not watchdog.fired.is_set():
+            raise
+        watchdog.acknowledge()
+        raise StepTimeoutError(name, watchdog.phase, watchdog.iteration, settings.timeout, watchdog.stacks) from None
+    finally:
+        watchdog.stop()
+
+
+async def _measure(
+    step: Callback,
+    setup: Callback | None,
+    teardown: Callback | None,
+    settings: Settings,
+    name: str,
+    context: CheckContext,
+    is_async: bool,
+    watchdog: Watchdog,
 ) -> CheckResult:
     started = time.perf_counter()
     probes = _order(make_probes(settings.probes))
     allow = Allowlist(settings.allow_threads, settings.allow_tasks, settings.allow_files)
-    RECORDER.start(exclude=hooks.exclude_paths)
+    RECORDER.start(exclude=context.excluded_paths())
     old_depth = sys.get_coroutine_origin_tracking_depth()
     if is_async:
         sys.set_coroutine_origin_tracking_depth(max(old_depth, 8))
     handles: list[LeakedHandle] = []
     attribution = None
+    unclosed: tuple[UnclosedResource, ...] = ()
     try:
-        before = HandleSnapshot.take() if hooks.own_handles else None
+        before = HandleSnapshot.take() if context.own_handles else None
         try:
-            value = await _call(setup)
+            value = await call(setup)
         except Exception as exc:
             raise ScenarioError("setup", None, exc) from exc
-        run = _Run(step, () if setup is None else (value,), settings, hooks, name)
+        run = _Run(step, () if setup is None else (value,), settings, context, name, watchdog)
         try:
+            if "unclosed" in settings.probes:
+                # From the warm-up on (a ResourceWarning turned error there would skip the
+                # finalizer's cleanup), and once: changing the filters clears every registry.
+                UNCLOSED.start(settings.allow_unclosed)
             step_time = await run.warm_up()
             loop = asyncio.get_running_loop() if is_async else None
             task_baseline = set(asyncio.all_tasks()) if loop else set()
-            timer_baseline = set(getattr(loop, "_scheduled", ())) if loop else set()
+            timer_baseline = scheduled_timers(loop)
             usable, skipped = _unavailable(probes)
             gc.collect()
             gc.freeze()  # each sample's collection then only walks objects the step made
             try:
                 every = run.choose_every(usable, step_time)
                 samples = _Samples(usable, settings.cap // every + 2)
+                samples.progress = context.progress
                 _prime_judging(probes, skipped, settings)
+                UNCLOSED.zero()  # only the measured iterations count; the warm-up's kinds stay known
                 samples.take(0)
-                measuring_since, rss_before = time.perf_counter(), _rss()
+                rss_before, stepping = _rss(), 0.0
+                samples.spent = 0.0  # the baseline's reading is not inside any pass
                 done, target = 0, settings.iterations
+                samples.target = target
                 while True:
+                    started = time.perf_counter()
                     await run.iterate(done + 1, target, every, samples)
+                    stepping += time.perf_counter() - started
                     done = target
                     findings, judgements = _findings(probes, skipped, samples, settings, done)
-                    elapsed = time.perf_counter() - measuring_since
-                    more = _next_target(
-                        samples.probes, judgements, done, elapsed, _rss() - rss_before, settings
-                    )
+                    # The budgets count the step's own time: sampling and judging slow
+                    # down under load, and must not decide how far growth is followed.
+                    elapsed = max(0.0, stepping - samples.spent)
+                    more = next_target(samples.probes, judgements, done, elapsed, _rss() - rss_before, settings)
                     if more is None:
                         break
                     # This pass's verdicts must not sit in the heap the next pass measures.
+                    if context.progress is not None:
+                        samples.note = _progress_note(findings)
                     del findings, judgements
-                    target = more
+                    target = samples.target = more
             finally:
                 gc.unfreeze()
+                UNCLOSED.hold()  # the attribution window only adds where the objects were allocated
             if loop is not None:
-                handles.extend(await _leaked_tasks(task_baseline, timer_baseline, settings))
+                allow_tasks = Allowlist(tasks=settings.allow_tasks)
+                handles.extend(await leaked_tasks(task_baseline, timer_baseline, allow_tasks, grace=settings.grace))
+            if context.on_verdict is not None and _will_attribute(settings, context, findings):
+                context.on_verdict(_result(name, done, settings, findings, samples, handles, None, started))
             attribution = await _attribute(run, findings)
+            if UNCLOSED.active:
+                unclosed = tuple(
+                    UnclosedResource(k.source, k.message, k.count, k.traceback) for k in UNCLOSED.summary()
+                )
         finally:
-            try:
-                await _call(teardown, *run.args)
-            except Exception as exc:
-                raise ScenarioError("teardown", None, exc) from exc
+            UNCLOSED.stop()
+            # After a hang the teardown is skipped: it would most likely block on what the step holds.
+            if not watchdog.fired.is_set():
+                watchdog.phase, watchdog.iteration = "teardown", None
+                try:
+                    await call(teardown, *run.args)
+                except Exception as exc:
+                    raise ScenarioError("teardown", None, exc) from exc
     finally:
         RECORDER.stop()
         if is_async:
             sys.set_coroutine_origin_tracking_depth(old_depth)
     if before is not None:
         handles.extend(settle(before, allow, grace=settings.grace))
+    return _result(name, done, settings, findings, samples, handles, attribution, started, unclosed)
+
+
+def _result(
+    name: str,
+    done: int,
+    settings: Settings,
+    findings: Sequence[Finding],
+    samples: _Samples,
+    handles: Sequence[LeakedHandle],
+    attribution: Attribution | None,
+    started: float,
+    unclosed: tuple[UnclosedResource, ...] = (),
+) -> CheckResult:
     return CheckResult(
         name=name,
         iterations=done,
         warmup=settings.warmup,
         findings=tuple(findings),
-        samples=tuple(
-            Series(p.name, p.unit, *samples.series(j)) for j, p in enumerate(samples.probes)
-        ),
-        handles=tuple(handles),
+        samples=tuple(Series(p.name, p.unit, *samples.series(j)) for j, p in enumerate(samples.probes)),
+        handles=group_handles(handles),
         attribution=attribution,
         duration=time.perf_counter() - started,
-        notes=tuple(run.notes),
+        unclosed=unclosed,
     )
 
 
@@ -500,10 +571,10 @@ async def run_async(
     name: str = "",
     setup: Callback | None = None,
     teardown: Callback | None = None,
-    hooks: Hooks = Hooks(),
+    context: CheckContext = CheckContext(),
 ) -> CheckResult:
     """Check ``step`` on the running event loop."""
-    return await _check(step, setup, teardown, settings, name or _name_of(step), hooks, True)
+    return await _check(step, setup, teardown, settings, name or _name_of(step), context, True)
 
 
 def run(
@@ -513,66 +584,20 @@ def run(
     name: str = "",
     setup: Callback | None = None,
     teardown: Callback | None = None,
-    hooks: Hooks = Hooks(),
+    context: CheckContext = CheckContext(),
 ) -> CheckResult:
     """Check ``step``; async callables run on an event loop leakcheck creates and closes."""
     name = name or _name_of(step)
     if not any(is_async_callable(f) for f in (step, setup, teardown) if f is not None):
-        result: CheckResult = _drive(_check(step, setup, teardown, settings, name, hooks, False))
+        result: CheckResult = drive(_check(step, setup, teardown, settings, name, context, False))
         return result
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
+    if in_running_loop():
         raise LeakcheckError(
             "leakcheck.check() was called with an async step inside a running event loop; "
             "use `await leakcheck.check_async(...)` there instead"
         )
-    checked: CheckResult = _run_on_new_loop(_check(step, setup, teardown, settings, name, hooks, True))
+    checked: CheckResult = run_on_new_loop(_check(step, setup, teardown, settings, name, context, True))
     return checked
-
-
-def _run_on_new_loop(coro: Awaitable[Any]) -> Any:
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        try:
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            loop.close()
-
-
-async def _repeat(step: Callback, n: int) -> None:
-    for i in range(1, n + 1):
-        try:
-            await _call(step)
-        except Exception as exc:
-            raise ScenarioError("step", i, exc) from exc
-
-
-def repeat(step: Callback, n: int) -> None:
-    """Run ``step`` ``n`` times without measuring (for valgrind and other outside tools)."""
-    if is_async_callable(step):
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            _run_on_new_loop(_repeat(step, n))
-            return
-        raise LeakcheckError("repeat() with an async step inside a running loop; await repeat_async()")
-    _drive(_repeat(step, n))
-
-
-async def repeat_async(step: Callback, n: int) -> None:
-    """Run ``step`` ``n`` times on the running loop without measuring."""
-    await _repeat(step, n)
 
 
 def _name_of(fn: object) -> str:

@@ -52,7 +52,7 @@ def things3_db() -> Iterator[Path]:
 def checklist_task(things3_db: Path) -> str:
     """The uuid of a task in ``things3_db`` that has checklist items."""
     with contextlib.closing(sqlite3.connect(things3_db)) as conn:
-        row = conn.execute('SELECT task FROM TMChecklistItem ORDER BY task LIMIT 1').fetchone()
+        row = conn.execute("SELECT task FROM TMChecklistItem ORDER BY task LIMIT 1").fetchone()
     if row is None:
         pytest.skip(f"no task with a checklist in a database of ${TASKS_ENV_VAR} tasks")
     return str(row[0])

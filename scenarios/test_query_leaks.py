@@ -71,7 +71,6 @@ SLOW = {"inbox", "today", "upcoming", "anytime", "someday"}
 SHORT_WINDOW = {"attribution_iterations": 10, "tracemalloc_frames": 5}
 
 
-
 def _leak_mark(name: str) -> pytest.MarkDecorator:
     if name in SLOW:
         return pytest.mark.leak(iterations=60, warmup=10, limits=SAWTOOTH, **SHORT_WINDOW)
@@ -89,9 +88,7 @@ async def test_query(pool: Pool, checklist_task: str, name: str) -> None:
     assert result
 
 
-@pytest.mark.leak(
-    iterations=60, warmup=10, limits=SAWTOOTH, **SHORT_WINDOW
-)
+@pytest.mark.leak(iterations=60, warmup=10, limits=SAWTOOTH, **SHORT_WINDOW)
 async def test_mixed_read_workload(pool: Pool, checklist_task: str) -> None:
     """What the app does on launch: sidebar, Today, a project count, a search, a task.
 

@@ -42,9 +42,7 @@ def _aiosqlitepool() -> Any:
 
 def _engine(things3_db: Path) -> Any:
     sa = _sqlalchemy()
-    return sa.create_async_engine(
-        f"sqlite+aiosqlite:///{things3_db}", pool_size=POOL_SIZE, max_overflow=0
-    )
+    return sa.create_async_engine(f"sqlite+aiosqlite:///{things3_db}", pool_size=POOL_SIZE, max_overflow=0)
 
 
 def _connection_pool(things3_db: Path) -> Any:

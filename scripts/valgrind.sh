@@ -5,7 +5,7 @@
 #
 #   scripts/valgrind.sh <pytest node id | path/to/file.py:function> [iterations] [options]
 #
-# Options are those of `python -m leakcheck.valgrind --help` (--warmup, --suppressions
+# Options are those of `leakcheck valgrind --help` (--warmup, --suppressions
 # FILE, --focus PATTERN, --valgrind PATH, --keep, --json FILE, ...).
 # The python is $PYTHON, else the active virtualenv's, else python3 on PATH.
 # Exit status: 0 clean, 1 leaking, 2 usage error or valgrind missing,
@@ -39,4 +39,4 @@ src="${BASH_SOURCE[0]}"
 here="$(cd "$src_dir" && pwd)"
 export PYTHONPATH="${here%/scripts}${PYTHONPATH:+:$PYTHONPATH}"
 
-exec "$python" -m leakcheck.valgrind "$@"
+exec "$python" -m leakcheck valgrind "$@"

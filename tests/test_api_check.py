@@ -9,7 +9,7 @@ import pytest
 
 import leakcheck
 from leakcheck import CheckResult, Evidence, Finding, ScenarioError, Series, Verdict
-from leakcheck.runner import MAX_JUDGED
+from leakcheck.policy import MAX_JUDGED
 
 FAST = {"iterations": 30, "warmup": 3, "attribution": "off"}
 

@@ -9,8 +9,10 @@ import functools
 import gc
 import os
 import sqlite3
+import sys
 import tempfile
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any, Callable
@@ -41,9 +43,7 @@ def line_of(marker: str) -> int:
     raise AssertionError(marker)
 
 
-def drive(
-    window: Window, step: Callable[[int], Any], iterations: int, warmup: int = 5
-) -> Attribution:
+def drive(window: Window, step: Callable[[int], Any], iterations: int, warmup: int = 5) -> Attribution:
     """What the runner does: warm up, then start / step + gc + checkpoint / finish."""
     for i in range(warmup):
         step(-1 - i)
@@ -58,13 +58,18 @@ def drive(
 
 @pytest.fixture
 def no_temp_leftovers(tmp_path_factory, monkeypatch):
-    """Captures go to a private temp dir that must be empty afterwards; the cwd is untouched."""
+    """Captures go to a private temp dir that must be empty afterwards; the cwd gets none of them."""
     private = tmp_path_factory.mktemp("tmp")
     monkeypatch.setattr(tempfile, "tempdir", str(private))
-    cwd_before = set(os.listdir(os.getcwd()))
+
+    # Only what a window could write is compared: other xdist workers write to the shared cwd meanwhile.
+    def ours() -> set[str]:
+        return {n for n in os.listdir(os.getcwd()) if "memray" in n or "flamegraph" in n or n.startswith("leakcheck")}
+
+    cwd_before = ours()
     yield
     assert list(private.iterdir()) == []
-    assert set(os.listdir(os.getcwd())) == cwd_before
+    assert ours() == cwd_before
 
 
 # --- seeded leaks and look-alikes --------------------------------------------------------
@@ -195,7 +200,12 @@ def test_ctypes_malloc_leak_points_at_valgrind_not_a_flamegraph(tmp_path, no_tem
     try:
         att = drive(
             open_window(
-                "auto", iterations=30, capture_dir=tmp_path, flamegraph=True, native_suspected=True
+                "auto",
+                iterations=30,
+                capture_dir=tmp_path,
+                flamegraph=True,
+                native_suspected=True,
+                valgrind_command="leakcheck valgrind tests/test_x.py::test_y 5",
             ),
             step,
             30,
@@ -206,7 +216,8 @@ def test_ctypes_malloc_leak_points_at_valgrind_not_a_flamegraph(tmp_path, no_tem
     assert att.flamegraph is None
     assert not (tmp_path / FLAMEGRAPH_NAME).exists()
     text = " ".join(att.notes)
-    assert "valgrind" in text and "ctypes" in text and "--leak-valgrind" in text
+    assert "ctypes" in text and "run it under valgrind to find it: leakcheck valgrind tests/test_x.py::test_y 5" in text
+    assert "scripts/" not in text
     assert all(s.bytes_per_iteration < 1024 for s in att.sites)  # nothing claims the 10 KiB
 
 
@@ -222,7 +233,7 @@ def test_memray_missing_auto_mode_uses_tracemalloc(monkeypatch):
 
     monkeypatch.setattr(attribution, "memray_unavailable_reason", lambda: "memray is not here")
     window = open_window("auto", iterations=10, native_suspected=True)
-    assert type(window).__name__ == "TracemallocWindow"
+    assert type(getattr(window, "inner", window)).__name__ == "TracemallocWindow"
     att = drive(window, lambda i: None, 10)
     assert any("native heap grew" in n for n in att.notes)
 
@@ -290,6 +301,40 @@ def test_thread_started_by_the_step():
     att = drive(open_window("tracemalloc", iterations=40), step, 40)
     assert att.sites[0].location == f"{os.path.relpath(HERE)}:{line_of('THREADLEAK')}"
     assert not any("threading.py" in t for t in att.sites[0].traceback)
+
+
+def test_no_other_thread_runs_while_a_memray_tracker_starts_or_stops():
+    """The guard around a tracker's start and stop keeps the GIL here; without it a spinning thread gets turns."""
+    from leakcheck.attribution.memray_window import _gil_kept
+
+    stop = threading.Event()
+    turns = [0]
+
+    def spin() -> None:
+        while not stop.is_set():
+            turns[0] += 1
+
+    def turns_while_busy(seconds: float) -> int:
+        # Pure Python work that never releases the GIL by itself.
+        before = turns[0]
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+        return turns[0] - before
+
+    interval = sys.getswitchinterval()
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()
+    try:
+        unguarded = max(turns_while_busy(0.1) for _ in range(5))
+        with _gil_kept():
+            guarded = turns_while_busy(0.05)
+    finally:
+        stop.set()
+        spinner.join()
+    assert unguarded > 0
+    assert guarded == 0
+    assert sys.getswitchinterval() == interval
 
 
 def test_off_mode_and_bad_arguments():

@@ -9,30 +9,29 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from conftest import make_check, make_finding, make_record, make_run
 
+from leakcheck.cli import add_command, run_command
+from leakcheck.cli.compare import CompareCommand
 from leakcheck.compare import (
-    EXIT_BAD_INPUT,
-    EXIT_OK,
-    EXIT_REGRESSION,
-    add_compare_arguments,
     compare,
     format_markdown,
     format_text,
     holm,
     mann_whitney_u,
     per_iteration_deltas,
-    run_compare_command,
     series_peak,
 )
+from leakcheck.exit_codes import BAD_INPUT as EXIT_BAD_INPUT
+from leakcheck.exit_codes import FOUND as EXIT_REGRESSION
+from leakcheck.exit_codes import OK as EXIT_OK
+from leakcheck.report.files import write_results
 from leakcheck.results import (
-    CheckResult,
-    Finding,
     LeakedHandle,
     RunResults,
     Series,
     TestRecord,
     Verdict,
-    write_results,
 )
 
 ITERATIONS = 200
@@ -50,7 +49,7 @@ def _slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
 
 
-def make_record(
+def noisy_record(
     rng: random.Random,
     test_id: str,
     slopes: dict[str, float],
@@ -63,15 +62,18 @@ def make_record(
     findings, series = [], []
     for probe, unit, sigma, limit, level in MEASURES:
         s = slopes.get(probe, 0.0)
-        values = tuple(
-            float(round(level + s * i + (rng.gauss(0.0, sigma) if sigma else 0.0))) for i in its
-        )
+        values = tuple(float(round(level + s * i + (rng.gauss(0.0, sigma) if sigma else 0.0))) for i in its)
         growth = _slope(its, values)
-        verdict = Verdict.UNBOUNDED if growth > limit else Verdict.BOUNDED
-        findings.append(Finding(probe, probe.replace("_", " "), unit, growth, limit, verdict))
+        findings.append(make_finding(probe, growth, limit, title=probe.replace("_", " "), unit=unit))
         series.append(Series(probe, unit, its, values))
-    result = CheckResult(test_id, iterations, 20, tuple(findings), tuple(series), handles)
-    return TestRecord(test_id, "leaking" if result.leaking else "passed", result)
+    result = make_check(
+        test_id,
+        iterations=iterations,
+        findings=tuple(findings),
+        samples=tuple(series),
+        handles=handles,
+    )
+    return make_record(test_id, result)
 
 
 LEAKS = {
@@ -82,15 +84,11 @@ LEAKS = {
 CLEAN = ("scenarios/test_pool.py::test_acquire_release", "scenarios/test_queries.py::test_today")
 
 
-def make_run(
-    rng: random.Random, factor: float = 1.0, created: str = "2025-01-01T00:00:00+00:00"
-) -> RunResults:
-    tests = [make_record(rng, tid, {}) for tid in CLEAN]
-    tests += [
-        make_record(rng, tid, {k: v * factor for k, v in s.items()}) for tid, s in LEAKS.items()
-    ]
-    env = {"python": "3.12.3", "platform": "linux"}
-    return RunResults(tuple(tests), created=created, environment=env)
+def noisy_run(rng: random.Random, factor: float = 1.0) -> RunResults:
+    """The clean tests, then the leaking ones with their growth times ``factor``."""
+    tests = [noisy_record(rng, tid, {}) for tid in CLEAN]
+    tests += [noisy_record(rng, tid, {k: v * factor for k, v in s.items()}) for tid, s in LEAKS.items()]
+    return make_run(*tests)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -111,10 +109,7 @@ def test_mann_whitney_is_calibrated_under_the_null() -> None:
     rng = random.Random(7)
     trials = 1500
     hits = sum(
-        mann_whitney_u(
-            [rng.gauss(0, 1) for _ in range(30)], [rng.gauss(0, 1) for _ in range(30)]
-        ).p_greater
-        < 0.05
+        mann_whitney_u([rng.gauss(0, 1) for _ in range(30)], [rng.gauss(0, 1) for _ in range(30)]).p_greater < 0.05
         for _ in range(trials)
     )
     assert 0.025 < hits / trials < 0.075, f"rate {hits / trials:.3f} at alpha 0.05"
@@ -130,9 +125,7 @@ def test_per_iteration_deltas_use_disjoint_windows_and_the_iteration_gaps() -> N
 
 
 def test_holm_adjusts_in_order() -> None:
-    assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx(
-        {"a": 0.03, "b": 0.06, "c": 0.06}
-    )
+    assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})
 
 
 # --------------------------------------------------------------------------- noise vs regressions
@@ -144,7 +137,7 @@ def test_noise_alone_is_not_a_regression() -> None:
     false_positives = []
     for seed in range(SEEDS):
         rng = random.Random(seed)
-        result = compare(make_run(rng), make_run(rng))
+        result = compare(noisy_run(rng), noisy_run(rng))
         if result.has_regression:
             false_positives.append((seed, [t.reasons for t in result.regressions]))
     rate = len(false_positives) / SEEDS
@@ -159,20 +152,19 @@ def test_noisy_slopes_stay_quiet_thanks_to_the_significance_test() -> None:
         for i in range(10):
             its = tuple(range(ITERATIONS + 1))
             vals = tuple(float(round(1000 + i + rng.gauss(0, 60))) for i in its)
-            f = Finding(
-                "py_blocks", "Python heap", "blocks", _slope(its, vals), 0.1, Verdict.UNBOUNDED
+            f = make_finding("py_blocks", _slope(its, vals), 0.1, Verdict.UNBOUNDED, title="Python heap")
+            res = make_check(
+                f"t{i}",
+                iterations=ITERATIONS,
+                warmup=0,
+                findings=(f,),
+                samples=(Series("py_blocks", "blocks", its, vals),),
             )
-            res = CheckResult(
-                f"t{i}", ITERATIONS, 0, (f,), (Series("py_blocks", "blocks", its, vals),)
-            )
-            tests.append(TestRecord(f"t{i}", "leaking", res))
-        return RunResults(tuple(tests))
+            tests.append(make_record(f"t{i}", res, "leaking"))
+        return make_run(*tests)
 
     seeds = 100
-    flagged = sum(
-        compare(run(random.Random(s)), run(random.Random(s + 10_000))).has_regression
-        for s in range(seeds)
-    )
+    flagged = sum(compare(run(random.Random(s)), run(random.Random(s + 10_000))).has_regression for s in range(seeds))
     assert flagged / seeds <= 0.02, f"false-positive rate {flagged / seeds:.1%} over {seeds} seeds"
 
 
@@ -180,7 +172,7 @@ def test_a_25_percent_rise_in_growth_is_flagged() -> None:
     missed = []
     for seed in range(SEEDS):
         rng = random.Random(seed)
-        result = compare(make_run(rng), make_run(rng, factor=1.25))
+        result = compare(noisy_run(rng), noisy_run(rng, factor=1.25))
         flagged = {t.id for t in result.regressions}
         if flagged != set(LEAKS):
             missed.append((seed, sorted(set(LEAKS) - flagged), sorted(flagged - set(LEAKS))))
@@ -195,12 +187,9 @@ def test_tiny_growth_near_zero_is_not_a_regression() -> None:
     cur_vals = tuple(float(i // 500) for i in its)
 
     def rec(growth: float, vals: tuple[float, ...]) -> TestRecord:
-        f = Finding("py_blocks", "Python heap", "blocks", growth, 1.0, Verdict.BOUNDED)
-        return TestRecord(
-            "t",
-            "passed",
-            CheckResult("t", 200, 0, (f,), (Series("py_blocks", "blocks", its, vals),)),
-        )
+        f = make_finding("py_blocks", growth, 1.0, Verdict.BOUNDED, title="Python heap")
+        samples = (Series("py_blocks", "blocks", its, vals),)
+        return make_record("t", make_check(warmup=0, findings=(f,), samples=samples), "passed")
 
     result = compare(RunResults((rec(0.001, base_vals),)), RunResults((rec(0.002, cur_vals),)))
     assert not result.has_regression
@@ -209,8 +198,8 @@ def test_tiny_growth_near_zero_is_not_a_regression() -> None:
 
 def test_clean_to_leaking_is_flagged_and_leaking_to_clean_is_an_improvement() -> None:
     rng = random.Random(1)
-    clean = make_record(rng, "t::a", {})
-    leaking = make_record(rng, "t::a", {"py_blocks": 5.0})
+    clean = noisy_record(rng, "t::a", {})
+    leaking = noisy_record(rng, "t::a", {"py_blocks": 5.0})
     result = compare(RunResults((clean,)), RunResults((leaking,)))
     assert result.has_regression
     (delta,) = result.regressions
@@ -225,8 +214,8 @@ def test_clean_to_leaking_is_flagged_and_leaking_to_clean_is_an_improvement() ->
 
 def test_handles_left_behind_are_a_regression() -> None:
     rng = random.Random(2)
-    base = make_record(rng, "t::h", {})
-    cur = make_record(rng, "t::h", {}, handles=(LeakedHandle("thread", "Thread-3 (worker)"),))
+    base = noisy_record(rng, "t::h", {})
+    cur = noisy_record(rng, "t::h", {}, handles=(LeakedHandle("thread", "Thread-3 (worker)"),))
     result = compare(RunResults((base,)), RunResults((cur,)))
     assert result.has_regression
     assert any("thread" in r for r in result.regressions[0].reasons)
@@ -234,12 +223,12 @@ def test_handles_left_behind_are_a_regression() -> None:
 
 def test_tests_present_in_only_one_file_are_listed() -> None:
     rng = random.Random(3)
-    base = RunResults((make_record(rng, "t::gone", {}), make_record(rng, "t::kept", {})))
+    base = RunResults((noisy_record(rng, "t::gone", {}), noisy_record(rng, "t::kept", {})))
     cur = RunResults(
         (
-            make_record(rng, "t::kept", {}),
-            make_record(rng, "t::new_clean", {}),
-            make_record(rng, "t::new_leak", {"fds": 1.0}),
+            noisy_record(rng, "t::kept", {}),
+            noisy_record(rng, "t::new_clean", {}),
+            noisy_record(rng, "t::new_leak", {"fds": 1.0}),
         )
     )
     result = compare(base, cur)
@@ -250,14 +239,14 @@ def test_tests_present_in_only_one_file_are_listed() -> None:
     assert "t::gone" in text and "t::new_clean" in text
     assert result.exit_status() == EXIT_REGRESSION
 
-    only_missing = compare(base, RunResults((make_record(rng, "t::kept", {}),)))
+    only_missing = compare(base, RunResults((noisy_record(rng, "t::kept", {}),)))
     assert only_missing.exit_status() == EXIT_OK
     assert only_missing.exit_status(fail_on_missing=True) == EXIT_REGRESSION
 
 
 def test_error_records_are_listed_as_not_compared() -> None:
     rng = random.Random(4)
-    base = RunResults((make_record(rng, "t::e", {}),))
+    base = RunResults((noisy_record(rng, "t::e", {}),))
     cur = RunResults((TestRecord("t::e", "error", None, "RuntimeError: boom"),))
     (delta,) = compare(base, cur).tests
     assert delta.status == "not compared"
@@ -267,8 +256,8 @@ def test_error_records_are_listed_as_not_compared() -> None:
 def test_markdown_escapes_names_and_flags_regressions() -> None:
     rng = random.Random(5)
     tid = "t::x[a|b*_`]"
-    base = RunResults((make_record(rng, tid, {}),))
-    cur = RunResults((make_record(rng, tid, {"py_blocks": 5.0}),))
+    base = RunResults((noisy_record(rng, tid, {}),))
+    cur = RunResults((noisy_record(rng, tid, {"py_blocks": 5.0}),))
     md = format_markdown(compare(base, cur), baseline_name="base.json", current_name="cur.json")
     assert md.startswith("### :x: Leak comparison")
     assert "| Status | Test | Measure |" in md
@@ -281,7 +270,7 @@ def test_markdown_escapes_names_and_flags_regressions() -> None:
 
 def _run_cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="leakcheck compare")
-    add_compare_arguments(parser)
+    add_command(parser, CompareCommand())
     args = parser.parse_args(argv)
     return int(args.func(args))
 
@@ -290,22 +279,20 @@ def _run_cli(argv: list[str]) -> int:
 def runs(tmp_path: Path) -> tuple[Path, Path, Path]:
     rng = random.Random(11)
     base, same, worse = tmp_path / "base.json", tmp_path / "same.json", tmp_path / "worse.json"
-    write_results(base, make_run(rng))
-    write_results(same, make_run(rng))
-    write_results(worse, make_run(rng, factor=1.25))
+    write_results(base, noisy_run(rng))
+    write_results(same, noisy_run(rng))
+    write_results(worse, noisy_run(rng, factor=1.25))
     return base, same, worse
 
 
-def test_command_exit_status_and_output(
-    runs: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_command_exit_status_and_output(runs: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     base, same, worse = runs
     assert _run_cli([str(base), str(same)]) == EXIT_OK
     out = capsys.readouterr().out
     assert "OK: 0 regressed" in out
     assert "py blocks: " in out and "blocks/iter" in out
 
-    assert run_compare_command(_ns(base, worse)) == EXIT_REGRESSION
+    assert run_command(CompareCommand(), _ns(base, worse)) == EXIT_REGRESSION
     out = capsys.readouterr().out
     assert "REGRESSED" in out and "REGRESSION: 3 regressed" in out
 
@@ -316,19 +303,14 @@ def test_command_markdown_and_summary_file(
     base, _, worse = runs
     summary = tmp_path / "summary.md"
     summary.write_text("# earlier step\n", encoding="utf-8")
-    assert (
-        _run_cli([str(base), str(worse), "--markdown", "--summary", str(summary)])
-        == EXIT_REGRESSION
-    )
+    assert _run_cli([str(base), str(worse), "--markdown", "--summary", str(summary)]) == EXIT_REGRESSION
     out = capsys.readouterr().out
     assert out.startswith("### :x: Leak comparison: 3 regressed")
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("# earlier step\n### :x: Leak comparison")  # appended, not replaced
 
 
-def test_command_options_are_validated(
-    runs: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_command_options_are_validated(runs: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     base, same, _ = runs
     assert _run_cli([str(base), str(same), "--threshold", "20%", "--alpha", "0.05"]) == EXIT_OK
     capsys.readouterr()
@@ -365,9 +347,7 @@ BAD_FILES = {
     "empty": (lambda p: "", "empty"),
     "not ours": (lambda p: '{"tests": []}', "not a leakcheck results file"),
     "malformed": (
-        lambda p: json.dumps(
-            {"schema": "leakcheck-results", "schema_version": 1, "environment": 3, "tests": []}
-        ),
+        lambda p: json.dumps({"schema": "leakcheck-results", "schema_version": 1, "environment": 3, "tests": []}),
         "malformed",
     ),
 }
@@ -387,7 +367,7 @@ def test_bad_files_exit_2_with_one_clear_line(
     bad = tmp_path / "bad.json"
     bad.write_text(make(base), encoding="utf-8")
     args = _ns(bad, same) if side == "baseline" else _ns(base, bad)
-    assert run_compare_command(args) == EXIT_BAD_INPUT
+    assert run_command(CompareCommand(), args) == EXIT_BAD_INPUT
     captured = capsys.readouterr()
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
@@ -402,10 +382,10 @@ def test_missing_and_binary_files_exit_2(
 ) -> None:
     base, _, _ = runs
     missing = tmp_path / "nope.json"
-    assert run_compare_command(_ns(base, missing)) == EXIT_BAD_INPUT
+    assert run_command(CompareCommand(), _ns(base, missing)) == EXIT_BAD_INPUT
     assert capsys.readouterr().err == f"leakcheck compare: error: {missing}: no such file\n"
     binary = tmp_path / "bin.json"
     binary.write_bytes(b"\xff\xfe\x00garbage")
-    assert run_compare_command(_ns(binary, base)) == EXIT_BAD_INPUT
+    assert run_command(CompareCommand(), _ns(binary, base)) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert err.startswith(f"leakcheck compare: error: {binary}: ") and err.count("\n") == 1

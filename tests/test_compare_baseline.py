@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from leakcheck.baseline import add_baseline_arguments, default_baseline_path, update_baseline
+from leakcheck.cli import add_command
+from leakcheck.cli.baseline import BaselineCommand
+from leakcheck.report.baseline import default_baseline_path, update_baseline
+from leakcheck.report.files import write_results
 from leakcheck.results import (
     AllocationSite,
     Attribution,
@@ -17,7 +20,6 @@ from leakcheck.results import (
     TestRecord,
     Verdict,
     load_results,
-    write_results,
 )
 
 
@@ -35,7 +37,7 @@ def _run(python: str = "3.12.3", platform: str = "linux") -> RunResults:
 
 def _cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="leakcheck baseline")
-    add_baseline_arguments(parser)
+    add_command(parser, BaselineCommand())
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -21,7 +21,9 @@ from leakcheck.units import parse_size
         ({}, {"iterations": ""}, {"iterations": ""}, 200),  # empty counts as not given
     ],
 )
-def test_resolution_order(marker: dict[str, object], cli: dict[str, object], ini: dict[str, object], expected: int) -> None:
+def test_resolution_order(
+    marker: dict[str, object], cli: dict[str, object], ini: dict[str, object], expected: int
+) -> None:
     assert resolve(marker, cli, ini).iterations == expected
 
 
@@ -32,8 +34,17 @@ def test_layers_mix_per_setting() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(512, 512.0), ("512", 512.0), ("512 B", 512.0), ("1 KiB", 1024.0), ("1.5MB", 1.5e6),
-     ("2 kb", 2000.0), ("1 MiB", 1024.0**2), (0, 0.0), ("  64b ", 64.0)],
+    [
+        (512, 512.0),
+        ("512", 512.0),
+        ("512 B", 512.0),
+        ("1 KiB", 1024.0),
+        ("1.5MB", 1.5e6),
+        ("2 kb", 2000.0),
+        ("1 MiB", 1024.0**2),
+        (0, 0.0),
+        ("  64b ", 64.0),
+    ],
 )
 def test_parse_size(value: object, expected: float) -> None:
     assert parse_size(value) == expected
@@ -41,8 +52,14 @@ def test_parse_size(value: object, expected: float) -> None:
 
 @pytest.mark.parametrize(
     ("value", "match"),
-    [("12 QB", "unknown unit 'QB'"), (-1, "finite number >= 0"), ("-5 B", "expected a size"),
-     (True, "expected a size"), ("lots", "expected a size"), (float("inf"), "finite")],
+    [
+        ("12 QB", "unknown unit 'QB'"),
+        (-1, "finite number >= 0"),
+        ("-5 B", "expected a size"),
+        (True, "expected a size"),
+        ("lots", "expected a size"),
+        (float("inf"), "finite"),
+    ],
 )
 def test_parse_size_errors(value: object, match: str) -> None:
     with pytest.raises(ConfigError, match=match) as info:
@@ -82,7 +99,8 @@ def test_settings_defaults_and_cap() -> None:
     s = Settings()
     assert (s.iterations, s.warmup, s.mode, s.attribution) == (200, 20, "check", "auto")
     assert s.cap == 4000 and Settings(iterations=100, max_iterations=150).cap == 150
-    assert s.extend_time == 2.0 and resolve(cli={"extend_time": "0.5"}).extend_time == 0.5
+    assert s.extend_time == 10.0 and resolve(cli={"extend_time": "0.5"}).extend_time == 0.5
+    assert (s.fill_iterations, s.min_time, s.profile) == (1000, 0.0, "default")
     assert Settings(iterations=100, max_iterations=50).cap == 100
     with pytest.raises(ConfigError):
         Settings(iterations=5)
@@ -96,3 +114,17 @@ def test_every_option_has_flag_ini_and_help() -> None:
         assert o.flag == "--leak-" + o.name.replace("_", "-")
         assert o.ini == "leak_" + o.name
         assert not o.help.endswith("."), o.help
+
+
+def test_a_profile_fills_in_only_what_no_layer_names() -> None:
+    nightly = resolve(cli={"profile": "nightly"})
+    assert (nightly.min_time, nightly.max_iterations, nightly.extend_time) == (5.0, 20_000, 30.0)
+    # the marker (or any layer) still beats the profile's value
+    mixed = resolve({"min_time": 1.0}, {"profile": "nightly"}, {"max_iterations": "500"})
+    assert (mixed.min_time, mixed.max_iterations) == (1.0, 500)
+    assert resolve().min_time == 0.0
+
+
+def test_an_unknown_profile_names_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="nightly"):
+        resolve(cli={"profile": "nigthly"})

@@ -8,31 +8,22 @@ again and again in one process (the slow test).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
+from conftest import check_trap
 from traps.clean import CLEAN, bounded_ring, long_fill
-from traps.leaks import LEAKS, Trap, release_all
+from traps.leaks import LEAKS
 
 import leakcheck
-from leakcheck import CheckResult, Verdict
+from leakcheck import Verdict
 
-
-@pytest.fixture(autouse=True)
-def _release() -> Iterator[None]:
-    yield
-    release_all()
-
-
-def _check(trap: Trap, **options: object) -> CheckResult:
-    kwargs = {"attribution": "off", **trap.options, **options}
-    return leakcheck.check(trap.step, setup=trap.setup, teardown=trap.teardown, **kwargs)
+pytestmark = pytest.mark.usefixtures("release_traps")
 
 
 @pytest.mark.parametrize("name", sorted(LEAKS))
 def test_seeded_leak_is_caught_by_its_measure(name: str) -> None:
     trap = LEAKS[name]()
-    result = _check(trap)
+    result = check_trap(trap)
     assert result.leaking, str(result)
     finding = result.finding(trap.measure)
     assert finding.verdict is Verdict.UNBOUNDED, str(result)
@@ -46,42 +37,45 @@ def test_seeded_leak_is_caught_by_its_measure(name: str) -> None:
 
 
 def test_smallest_native_leak_reads_about_64_bytes() -> None:
-    result = _check(LEAKS["malloc_64"]())
+    result = check_trap(LEAKS["malloc_64"]())
     growth = result.finding("native_heap").growth_per_iteration
     assert 64 <= growth <= 100, str(result)  # 64 B + malloc's chunk header, rounded to 16
     assert result.finding("py_blocks").verdict is Verdict.BOUNDED, str(result)
 
 
 def test_10_kib_leak_reads_10_kib_per_iteration() -> None:
-    result = _check(LEAKS["kib_10"]())
+    result = check_trap(LEAKS["kib_10"]())
     growth = result.finding("native_heap").growth_per_iteration
     assert 10 * 1024 <= growth <= 11 * 1024, str(result)
     assert re.search(r"LEAK Native heap \(malloc in use\): unbounded, 10\.\d KiB/iteration", str(result))
 
 
 def test_socket_handle_names_its_address() -> None:
-    result = _check(LEAKS["kept_socket"](), iterations=20, warmup=2)
+    result = check_trap(LEAKS["kept_socket"](), iterations=20, warmup=2)
     assert all("127.0.0.1:" in h.description for h in result.handles), result.handles[:3]
     assert "LISTEN" in result.handles[0].description
 
 
 def test_file_handle_names_its_path() -> None:
-    result = _check(LEAKS["open_file"](), iterations=20, warmup=2)
+    result = check_trap(LEAKS["open_file"](), iterations=20, warmup=2)
     assert all(h.description.endswith("/dev/null") for h in result.handles), result.handles[:3]
 
 
 def test_thread_handle_names_thread_and_creation_stack() -> None:
-    result = _check(LEAKS["blocked_thread"](), iterations=20, warmup=2)
+    result = check_trap(LEAKS["blocked_thread"](), iterations=20, warmup=2)
     handle = result.handles[0]
     assert "'blocked-worker'" in handle.description
     assert "daemon=True" in handle.description
     assert "traps/leaks.py" in handle.stack and "in step" in handle.stack, handle.stack
     text = str(result)
-    assert "thread: 'blocked-worker'" in text and "alike" in text
+    # One entry for all the threads, with the count and the line that started them.
+    assert len(result.handles) == 1 and result.handles[0].count >= 20, result.handles
+    assert f"{result.handles[0].count} \u00d7 thread: 'blocked-worker'" in text
+    assert "started at tests/traps/leaks.py:" in text and " in step" in text
 
 
 def test_task_handle_names_coroutine_and_creation_stack() -> None:
-    result = _check(LEAKS["pending_task"](), iterations=20, warmup=2)
+    result = check_trap(LEAKS["pending_task"](), iterations=20, warmup=2)
     handle = result.handles[0]
     assert handle.kind == "task"
     assert "_forever()" in handle.description, handle
@@ -89,13 +83,13 @@ def test_task_handle_names_coroutine_and_creation_stack() -> None:
 
 
 def test_child_handle_names_the_process() -> None:
-    result = _check(LEAKS["zombie_child"](), iterations=10, warmup=1)
+    result = check_trap(LEAKS["zombie_child"](), iterations=10, warmup=1)
     assert all(h.description.startswith("pid ") for h in result.handles), result.handles[:3]
     assert any("exited, never waited for" in h.description or "python" in h.description for h in result.handles)
 
 
 def test_file_left_on_disk_is_listed_by_path() -> None:
-    result = _check(LEAKS["temp_file"](), iterations=20, warmup=2)
+    result = check_trap(LEAKS["temp_file"](), iterations=20, warmup=2)
     assert all("leakcheck-trap-" in h.description for h in result.handles), result.handles[:3]
     assert "traps/leaks.py" in result.handles[0].stack
 
@@ -103,7 +97,7 @@ def test_file_left_on_disk_is_listed_by_path() -> None:
 @pytest.mark.parametrize("name", sorted(CLEAN))
 def test_clean_trap_passes(name: str) -> None:
     trap = CLEAN[name]()
-    result = _check(trap)
+    result = check_trap(trap)
     assert not result.leaking, str(result)
     assert not result.handles
 
@@ -114,7 +108,7 @@ def test_clean_traps_pass_again_and_again() -> None:
     failures = []
     for round_ in range(5):
         for name, make in CLEAN.items():
-            result = _check(make())
+            result = check_trap(make())
             if result.leaking:
                 failures.append(f"round {round_} {name}:\n{result}")
     assert not failures, "\n".join(failures)
@@ -124,7 +118,7 @@ def test_clean_traps_pass_again_and_again() -> None:
 @pytest.mark.parametrize("seed", range(20))
 def test_random_size_ring_never_reads_as_a_leak(seed: int) -> None:
     """Noisy, autocorrelated native-heap readings (σ ≈ 13 KiB) and glibc's tcache filling up."""
-    result = _check(bounded_ring(seed), probes=["native_heap", "py_blocks"])
+    result = check_trap(bounded_ring(seed), probes=["native_heap", "py_blocks"])
     assert not result.leaking, str(result)
 
 
@@ -136,8 +130,12 @@ def test_random_size_ring_sampled_densely_never_reads_as_a_leak(every: int) -> N
     for seed in range(8):
         trap = bounded_ring(seed)
         result = leakcheck.check(
-            trap.step, setup=trap.setup, teardown=trap.teardown,
-            probes=["native_heap", "py_blocks"], sample_every=every, attribution="off",
+            trap.step,
+            setup=trap.setup,
+            teardown=trap.teardown,
+            probes=["native_heap", "py_blocks"],
+            sample_every=every,
+            attribution="off",
         )
         assert not result.leaking, f"seed {seed}, every {every}:\n{result}"
 
@@ -164,22 +162,22 @@ def test_lru_cache_whose_small_int_keys_give_way_is_not_a_leak() -> None:
 def test_a_fill_outlasting_the_spans_is_followed_to_its_plateau() -> None:
     # Both ways: with measuring past the usual spans switched off, the same
     # fill (1,500 iterations of +2 blocks) reads as a leak at 2 x 200.
-    followed = _check(long_fill(), probes=["py_blocks"])
+    followed = check_trap(long_fill(), probes=["py_blocks"])
     assert not followed.leaking, str(followed)
     assert followed.iterations > 1500, "the plateau was never measured"
-    cut_short = _check(long_fill(), probes=["py_blocks"], extend_time=0)
+    cut_short = check_trap(long_fill(), probes=["py_blocks"], extend_time=0)
     assert cut_short.leaking and cut_short.iterations == 400, str(cut_short)
 
 
 def test_heap_growth_in_a_fast_step_is_followed_then_fails() -> None:
-    result = _check(LEAKS["small_int"](), probes=["py_blocks"])
+    result = check_trap(LEAKS["small_int"](), probes=["py_blocks"])
     assert result.leaking, str(result)
     assert 400 < result.iterations <= 4000  # doubled past the spans, within the cap
 
 
 def test_a_handle_leak_is_not_followed_past_the_spans() -> None:
     # Each extra pass would leak more descriptors, and a count needs no more evidence.
-    result = _check(LEAKS["open_file"](), probes=["fds", "py_blocks"])
+    result = check_trap(LEAKS["open_file"](), probes=["fds", "py_blocks"])
     assert result.finding("fds").verdict is Verdict.UNBOUNDED, str(result)
     assert result.iterations == 400, str(result)
 

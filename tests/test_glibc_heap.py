@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import leakcheck
-from leakcheck import Verdict, glibc_heap
-from leakcheck.probes import NativeHeap
+from leakcheck import Verdict
+from leakcheck.probes import NativeHeap, glibc_heap
 
 ON_GLIBC_X86_64 = sys.platform == "linux" and platform.machine() == "x86_64" and glibc_heap.MALLINFO2_MISSING is None
 pytestmark = pytest.mark.skipif(not ON_GLIBC_X86_64, reason="reads glibc's heap on x86-64 Linux")
@@ -68,23 +68,37 @@ def test_the_other_threads_caches_are_found_here() -> None:
 @needs_proc_self_mem
 def test_a_worker_threads_full_cache_is_not_growth() -> None:
     probe = NativeHeap()
-    raw, reading = glibc_heap.in_use(), probe.read()
-    for _ in in_a_thread(free_many_sizes):
-        raw_grew, grew = glibc_heap.in_use() - raw, probe.read() - reading
-    assert raw_grew > 100_000, "the worker's cache did not fill: nothing was tested"
-    # What remains is the new thread itself: its cache struct (656 B), its thread state.
-    assert grew < 8192, f"mallinfo2 grew {raw_grew} B, the measure {grew} B"
+    tries = []
+    # Other threads of this process (pytest-xdist's execnet I/O thread) malloc and free
+    # while we measure; their traffic is noise here, so one of three tries must be clean.
+    for _attempt in range(3):
+        raw, reading = glibc_heap.in_use(), probe.read()
+        for _ in in_a_thread(free_many_sizes):
+            raw_grew, grew = glibc_heap.in_use() - raw, probe.read() - reading
+        assert raw_grew > 100_000, "the worker's cache did not fill: nothing was tested"
+        tries.append((raw_grew, grew))
+        # What remains is the new thread itself: its cache struct (656 B), its thread state.
+        if grew < 8192:
+            break
+    else:
+        pytest.fail(f"(mallinfo2 growth, measured growth) in each try: {tries}")
 
 
 def test_a_worker_threads_leak_is_still_seen() -> None:
     probe = NativeHeap()
-    kept: list[int] = []
-    reading = probe.read()
-    for _ in in_a_thread(lambda: kept.extend(glibc_heap.malloc(1000) for _ in range(100))):
-        grew = probe.read() - reading
-    for ptr in kept:
-        glibc_heap.free(ptr)
-    assert 100 * 1000 <= grew <= 100 * 1100, grew
+    tries = []
+    for _attempt in range(3):  # one of three tries clear of other threads' traffic (see above)
+        kept: list[int] = []
+        reading = probe.read()
+        for _ in in_a_thread(lambda: kept.extend(glibc_heap.malloc(1000) for _ in range(100))):  # noqa: B023 - called in this iteration
+            grew = probe.read() - reading
+        for ptr in kept:
+            glibc_heap.free(ptr)
+        tries.append(grew)
+        if 100 * 1000 <= grew <= 100 * 1100:
+            break
+    else:
+        pytest.fail(f"measured growth in each try, expected 100000..110000: {tries}")
 
 
 @pytest.fixture
@@ -112,7 +126,8 @@ def test_a_leak_in_a_long_lived_worker_fails(worker: ThreadPoolExecutor) -> None
     kept: list[int] = []
     result = leakcheck.check(
         lambda: worker.submit(lambda: kept.append(glibc_heap.malloc(200))).result(),
-        probes=["native_heap"], attribution="off",
+        probes=["native_heap"],
+        attribution="off",
     )
     for ptr in kept:
         glibc_heap.free(ptr)

@@ -107,9 +107,9 @@ def test_teardown_failure_lists_handles_item_by_item(pt: pytest.Pytester) -> Non
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*test_handles*left behind after teardown:",
+            "*test_handles*left behind after teardown (2 handles):",
             "  fd: fd * -> sock_stream 127.0.0.1:* (LISTEN)",
-            "  thread: 'stuck-worker' (Thread, daemon=True, target=Event.wait)",
+            "  thread: 'stuck-worker' (Thread, daemon=True, target=Event.wait), started at *.py:16 in test_handles",
             "*item_by_item.py*, in test_handles",
         ],
         consecutive=False,
@@ -151,7 +151,10 @@ def test_async_test_with_pytest_asyncio(pt: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "*LEAK asyncio tasks: unbounded, 1 tasks/iteration*",
-            "    task: Task-*: Event.wait() waiting at *locks.py:* (x*, alike)",
+            (
+                "    * \u00d7 task: Task-*: Event.wait() waiting at *locks.py:*, started at "
+                "*test_async_test_with_pytest_asyncio.py:* in test_task_leak"
+            ),
             "      created at:",
             "*test_async_test_with_pytest_asyncio.py*, in test_task_leak",
         ]
@@ -190,7 +193,10 @@ def test_async_test_without_pytest_asyncio(pt: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("marker", "expected"),
     [
-        ("leak(colour='red')", ["*colour='red' (leak marker on *::test_bad): unknown keyword of the leak marker; accepted: iterations*"]),
+        (
+            "leak(colour='red')",
+            ["*colour='red' (leak marker on *::test_bad): unknown keyword of the leak marker; accepted: iterations*"],
+        ),
         ("leak(iterations=-5)", ["*iterations=-5*leak marker on test_bad_marker.py::test_bad*must not be negative*"]),
         ("leak(max_growth='12 QB')", ["*max_growth='12 QB'*test_bad*unknown unit 'QB'*"]),
         ("leak(probes=['py_blocks', 'heapz'])", ["*probes='heapz'*test_bad*unknown probe; known probes: py_blocks*"]),
@@ -265,7 +271,7 @@ def test_resolution_order_marker_cli_ini_default(
     pt.makepyfile(
         f"""
         import pytest
-        from leakcheck.plugin import _SETTINGS
+        from leakcheck.plugin.helpers import _SETTINGS
 
         @pytest.mark.leak({marker})
         def test_x():
@@ -369,3 +375,15 @@ def test_xdist_run_writes_one_results_json_with_every_test(pt: pytest.Pytester) 
     workers = {t["worker"] for t in data["tests"]}
     assert workers <= {"gw0", "gw1"} and None not in workers
     assert (report / "index.html").exists()
+
+
+def test_the_marker_signature_is_the_option_table() -> None:
+    import inspect
+
+    from leakcheck.config import OPTIONS
+    from leakcheck.plugin.options import _marker_help, leak
+
+    params = inspect.signature(leak).parameters
+    assert list(params) == [o.name for o in OPTIONS if o.marker]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is None for p in params.values())
+    assert _marker_help().startswith("leak(iterations=..., warmup=...")

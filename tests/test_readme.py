@@ -24,7 +24,7 @@ def test_readme_has_exactly_two_copy_paste_commands() -> None:
         assert block.startswith("python3 -m venv .venv && "), block
         assert "\n" not in block, f"each command is one line to copy: {block!r}"
     assert "pytest -m leak scenarios/" in main_job and "--leak-report=" in main_job
-    assert "pip install -e '.[dev]'" in tests and tests.endswith(".venv/bin/pytest")
+    assert "pip install -e '.[dev]'" in tests and tests.endswith(".venv/bin/pytest -n auto")
 
 
 def test_ci_run_calls_the_readme_test_command() -> None:

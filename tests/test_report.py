@@ -6,23 +6,21 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
-import subprocess
 import typing
 from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import chromium, make_check, make_evidence, make_finding, make_record, make_run, make_series, run_chromium
 
 import leakcheck.results as results_module
+from leakcheck.cli import run_command
+from leakcheck.cli.flamegraph import FlamegraphCommand
+from leakcheck.cli.report import ReportCommand
 from leakcheck.errors import ConfigError
 from leakcheck.report import (
-    add_flamegraph_arguments,
-    add_report_arguments,
     capture_dir_for,
     ensure_writable_report_dir,
-    run_flamegraph_command,
-    run_report_command,
     safe_name,
     write_report,
 )
@@ -36,6 +34,7 @@ from leakcheck.results import (
     RunResults,
     Series,
     TestRecord,
+    UnclosedResource,
     Verdict,
     load_results,
 )
@@ -44,46 +43,21 @@ SCHEMA_PATH = Path(results_module.__file__).parent / "data" / "results.schema.js
 EVIL_ID = "tests/test_x.py::test_<script>alert(1)</script>[a&b]"
 
 
-def _series(probe: str, unit: str, per_iter: float, n: int = 60, base: float = 1000.0) -> Series:
-    values = tuple(base + per_iter * i + (7 if i % 5 == 0 else 0) for i in range(n + 1))
-    return Series(probe, unit, tuple(range(n + 1)), values)
-
-
-def _evidence(slope: float) -> Evidence:
-    return Evidence(slope, slope * 0.9, slope * 1.1, 6.5, 1e-9, slope, slope * 60, 61)
-
-
 def make_results(flamegraph: str | None = None) -> RunResults:
-    leaking = CheckResult(
-        name="tests/test_pool.py::test_acquire_leaks",
+    leaking = make_check(
+        "tests/test_pool.py::test_acquire_leaks",
         iterations=60,
         warmup=10,
         findings=(
-            Finding(
-                "py_blocks",
-                "Python heap (live blocks)",
-                "blocks",
-                1.0,
-                0.2,
-                Verdict.UNBOUNDED,
-                _evidence(1.0),
-            ),
-            Finding(
-                "native_heap",
-                "Native heap (malloc)",
-                "B",
-                1536.0,
-                256.0,
-                Verdict.UNBOUNDED,
-                _evidence(1536.0),
-            ),
-            Finding("fds", "File descriptors", "fds", 0.0, 0.0, Verdict.BOUNDED, _evidence(0.0)),
-            Finding("rss", "RSS", "B", 0.0, 4096.0, Verdict.UNAVAILABLE, note="no /proc here"),
+            make_finding("py_blocks", 1.0, 0.2, evidence=make_evidence(1.0)),
+            make_finding("native_heap", 1536.0, 256.0, evidence=make_evidence(1536.0)),
+            make_finding("fds", 0.0, 0.0, evidence=make_evidence(0.0)),
+            make_finding("rss", 0.0, 4096.0, Verdict.UNAVAILABLE, note="no /proc here"),
         ),
         samples=(
-            _series("py_blocks", "blocks", 1.0),
-            _series("native_heap", "B", 1536.0, base=5e6),
-            _series("fds", "fds", 0.0, base=12),
+            make_series("py_blocks", "blocks", 1.0),
+            make_series("native_heap", "B", 1536.0, base=5e6),
+            make_series("fds", "fds", 0.0, base=12),
         ),
         handles=(
             LeakedHandle("fd", "/tmp/things.db-wal"),
@@ -119,42 +93,30 @@ def make_results(flamegraph: str | None = None) -> RunResults:
         ),
         duration=3.25,
     )
-    clean = CheckResult(
-        name="tests/test_cache.py::test_cache_is_bounded",
+    clean = make_check(
+        "tests/test_cache.py::test_cache_is_bounded",
         iterations=60,
         warmup=10,
         findings=(
-            Finding(
-                "py_blocks",
-                "Python heap (live blocks)",
-                "blocks",
-                0.0,
-                0.2,
-                Verdict.BOUNDED,
-                _evidence(0.0),
-            ),
-            Finding("native_heap", "Native heap (malloc)", "B", 12.0, 256.0, Verdict.INCONCLUSIVE),
+            make_finding("py_blocks", 0.0, 0.2, evidence=make_evidence(0.0)),
+            make_finding("native_heap", 12.0, 256.0, Verdict.INCONCLUSIVE),
         ),
-        samples=(_series("py_blocks", "blocks", 0.0), _series("native_heap", "B", 0.0)),
+        samples=(make_series("py_blocks", "blocks", 0.0), make_series("native_heap", "B", 0.0)),
         duration=1.5,
     )
-    return RunResults(
-        tests=(
-            TestRecord("aaa/test_first_by_name.py::test_clean", "passed", clean),
-            TestRecord(EVIL_ID, "passed", dataclasses.replace(clean, name=EVIL_ID)),
-            TestRecord("tests/test_skip.py::test_skipped", "skipped", None, "no memray here"),
-            TestRecord(
-                "tests/test_pool.py::test_acquire_leaks",
-                "leaking",
-                leaking,
-                "python heap grew",
-                worker="gw1",
-                extra={"valgrind": {"definitely_lost": 0}},
-            ),
-            TestRecord(
-                "tests/test_err.py::test_boom", "error", None, "ScenarioError: the step raised"
-            ),
+    return make_run(
+        make_record("aaa/test_first_by_name.py::test_clean", clean),
+        make_record(EVIL_ID, dataclasses.replace(clean, name=EVIL_ID)),
+        make_record("tests/test_skip.py::test_skipped", None, "skipped", "no memray here"),
+        make_record(
+            "tests/test_pool.py::test_acquire_leaks",
+            leaking,
+            "leaking",
+            "python heap grew",
+            worker="gw1",
+            extra={"valgrind": {"definitely_lost": 0}},
         ),
+        make_record("tests/test_err.py::test_boom", None, "error", "ScenarioError: the step raised"),
         created="2026-05-09T07:35:25+00:00",
         environment={"leakcheck": "0.1.0", "python": "3.11.7"},
     )
@@ -220,6 +182,10 @@ def test_schema_rejects_what_to_dict_cannot_write():
         (LeakedHandle, "handle"),
         (AllocationSite, "site"),
         (Attribution, "attribution"),
+        (UnclosedResource, "unclosed"),
+        (results_module.Retention, "retention"),
+        (results_module.ReferrerChain, "chain"),
+        (results_module.GrowingType, "growing_type"),
         (TestRecord, "test"),
     ],
 )
@@ -235,7 +201,7 @@ def test_schema_lists_exactly_the_dataclass_fields(cls: type, ref: str | None):
 
 
 def test_index_orders_failing_first_and_escapes(report: Path):
-    text = (report / "index.html").read_text(encoding="utf-8")
+    text = (report / "index.html").read_text(encoding="utf-8").replace("<wbr>", "")
     order = [
         text.index(name)
         for name in (
@@ -263,8 +229,9 @@ def test_detail_page_lists_everything(report: Path):
         "aiosqlite-worker-3",
         "&lt;coroutine Pool._reaper()&gt;",
         "sqlite3 /tmp/x.db .dump",
-        "Growing Python allocation sites (tracemalloc)",
-        "Leaked native and Python allocations (memray)",
+        "Growing allocation sites",
+        "tracemalloc: Python allocations",
+        "memray: native and Python",
         "[native] sqlite3MallocZero",
         "../index.html",
         "definitely_lost",
@@ -314,8 +281,8 @@ def test_report_command_rerenders_and_makes_flamegraph_from_kept_capture(tmp_pat
         kept = [bytearray(1000) for _ in range(10)]
     del kept
     parser = argparse.ArgumentParser()
-    add_report_arguments(parser)
-    assert run_report_command(parser.parse_args([str(out)])) == 0
+    ReportCommand().prepare_parser(parser)
+    assert run_command(ReportCommand(), parser.parse_args([str(out)])) == 0
     assert (out / "index.html").is_file()
     assert capture.with_name("flamegraph.html").is_file()
     loaded = load_results(out / "results.json")
@@ -324,61 +291,31 @@ def test_report_command_rerenders_and_makes_flamegraph_from_kept_capture(tmp_pat
     assert str(out / "index.html") in capsys.readouterr().out
     # And the standalone command.
     parser = argparse.ArgumentParser()
-    add_flamegraph_arguments(parser)
+    FlamegraphCommand().prepare_parser(parser)
     target = tmp_path / "fg.html"
-    assert run_flamegraph_command(parser.parse_args([str(capture), "-o", str(target)])) == 0
+    assert run_command(FlamegraphCommand(), parser.parse_args([str(capture), "-o", str(target)])) == 0
     assert target.is_file()
 
 
 def test_report_command_errors_plainly(tmp_path: Path, capsys):
     parser = argparse.ArgumentParser()
-    add_report_arguments(parser)
-    assert run_report_command(parser.parse_args([str(tmp_path)])) == 2
+    ReportCommand().prepare_parser(parser)
+    assert run_command(ReportCommand(), parser.parse_args([str(tmp_path)])) == 2
     assert "results.json: no such file" in capsys.readouterr().err
     parser = argparse.ArgumentParser()
-    add_flamegraph_arguments(parser)
-    assert run_flamegraph_command(parser.parse_args([str(tmp_path / "none.bin")])) == 2
+    FlamegraphCommand().prepare_parser(parser)
+    assert run_command(FlamegraphCommand(), parser.parse_args([str(tmp_path / "none.bin")])) == 2
     assert "no such memray capture" in capsys.readouterr().err
 
 
 # --- a real browser ----------------------------------------------------------------------
 
 
-def _chromium() -> str | None:
-    return (
-        shutil.which("chromium")
-        or shutil.which("chromium-browser")
-        or shutil.which("google-chrome")
-    )
-
-
-def _run_chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
-    exe = _chromium()
-    assert exe is not None
-    cmd = [
-        exe,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(
-    _chromium() is None, reason="chromium is not installed (apt-get install chromium)"
-)
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium)")
 def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path):
     index = (report / "index.html").resolve()
-    dom = _run_chromium(["--dump-dom", index.as_uri()], tmp_path / "profile1")
+    dom = run_chromium(["--dump-dom", index.as_uri()], tmp_path / "profile1")
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
     assert html.count('<tr class="') == 5
@@ -386,7 +323,7 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path):
     assert html.count("<svg") >= 4 and "<polyline" in html
     assert "<script>alert" not in html
     shot = tmp_path / "shot.png"
-    run = _run_chromium(
+    run = run_chromium(
         ["--screenshot=" + str(shot), "--window-size=1280,900", index.as_uri()],
         tmp_path / "profile2",
     )
@@ -395,5 +332,5 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 20_000  # a blank page compresses to a few KiB
     detail = report / "tests" / f"{safe_name('tests/test_pool.py::test_acquire_leaks')}.html"
-    dom = _run_chromium(["--dump-dom", detail.resolve().as_uri()], tmp_path / "profile3")
+    dom = run_chromium(["--dump-dom", detail.resolve().as_uri()], tmp_path / "profile3")
     assert dom.stdout.count('class="chart"') == 3

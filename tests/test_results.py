@@ -7,29 +7,23 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import make_check, make_evidence, make_finding, make_series
 
 from leakcheck import ResultsFileError, load_results
+from leakcheck.report.files import write_results
 from leakcheck.results import (
     CheckResult,
-    Evidence,
-    Finding,
     LeakedHandle,
     RunResults,
-    Series,
     TestRecord,
     Verdict,
-    write_results,
 )
 
 
 def _result(growth: float = 1.0) -> CheckResult:
-    evidence = Evidence(growth, growth * 0.9, growth * 1.1, 5.0, 1e-6, growth, growth * 100, 40)
-    return CheckResult(
-        name="t",
-        iterations=200,
-        warmup=20,
-        findings=(Finding("py_blocks", "Python heap (live blocks)", "blocks", growth, 0.5, Verdict.UNBOUNDED, evidence),),
-        samples=(Series("py_blocks", "blocks", (0, 10, 20), (1.0, 11.0, 21.0)),),
+    return make_check(
+        findings=(make_finding(growth=growth, verdict=Verdict.UNBOUNDED, evidence=make_evidence(growth)),),
+        samples=(make_series(n=20),),
         handles=(LeakedHandle("fd", "fd 7 -> /tmp/x"), LeakedHandle("fd", "fd 8 -> /tmp/x")),
     )
 
@@ -54,7 +48,8 @@ def test_str_names_the_measure_growth_and_groups_alike_handles() -> None:
     assert "LEAKING after 200 iterations (+20 warm-up)" in text
     assert "Python heap (live blocks): unbounded, 1 blocks/iteration (limit 0.50 blocks)" in text
     assert "Mann-Kendall" in text
-    assert "fd: fd 7 -> /tmp/x (x2, alike)" in text
+    assert "left behind (2 handles, 1 kinds):" in text
+    assert "2 \u00d7 fd: fd 7 -> /tmp/x" in text
 
 
 @pytest.mark.parametrize(
@@ -66,7 +61,10 @@ def test_str_names_the_measure_growth_and_groups_alike_handles() -> None:
         (b'{"hello": 1}', "not a leakcheck results file"),
         (b'{"schema": "leakcheck-results", "schema_version": 99, "tests": []}', "schema version 99"),
         (b'{"schema": "leakcheck-results", "schema_version": 1, "tests": [{"id": 1}]}', "malformed results"),
-        (b'{"schema": "leakcheck-results", "schema_version": 1, "tests": [], "environment": []}', "environment is a list"),
+        (
+            b'{"schema": "leakcheck-results", "schema_version": 1, "tests": [], "environment": []}',
+            "environment is a list",
+        ),
     ],
 )
 def test_bad_files_raise_a_clear_error(tmp_path: Path, content: bytes, problem: str) -> None:

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from leakcheck.results import CheckResult, Finding, RunResults, TestRecord, Verdict, write_results
-from leakcheck.trend import add_trend_arguments, order_runs, render_trend
+from leakcheck.cli import add_command
+from leakcheck.cli.trend import TrendCommand
+from leakcheck.report.files import write_results
+from leakcheck.report.trend import order_runs, render_trend
+from leakcheck.results import CheckResult, Finding, RunResults, TestRecord, Verdict
 
 EVIL = 'scenarios/test_x.py::test_q[<script>alert("x")</script>&]'
 
@@ -71,7 +74,7 @@ def test_command_writes_html(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         paths.append(str(p))
     out = tmp_path / "trend.html"
     parser = argparse.ArgumentParser()
-    add_trend_arguments(parser)
+    add_command(parser, TrendCommand())
     args = parser.parse_args([*paths, "-o", str(out)])
     assert args.func(args) == 0
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")

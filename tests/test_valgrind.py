@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -89,15 +88,6 @@ def build_extension(directory: Path, *, fixed: bool) -> Path:
     subprocess.run(command, check=True, capture_output=True)
     (directory / "target.py").write_text("import leaky\n\n\ndef step():\n    leaky.leak()\n")
     return directory / "target.py"
-
-
-@pytest.fixture
-def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Send the engine's temp files to an empty directory, to check it cleans up."""
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-    return tmp
 
 
 def check(target: str, **kwargs: object) -> ValgrindReport:
@@ -207,27 +197,18 @@ def test_crash_is_reported_as_crashed_with_log(tmp_path: Path, private_tmp: Path
     target.write_text("import ctypes\n\n\ndef step():\n    ctypes.string_at(0)\n")
     report = check(f"{target}:step")
     assert report.status == "crashed"
-    assert report.log_path is not None and Path(report.log_path).is_file()
+    # Without --keep nothing stays behind: the end of the log is quoted instead.
+    assert report.log_path is None and list(private_tmp.iterdir()) == []
     assert "SIGSEGV" in str(report) or "signal 11" in str(report)
-    assert f"log kept at {report.log_path}" in str(report)
+    assert "pass --keep to keep the whole log" in str(report)
+    kept = check(f"{target}:step", keep=True)
+    assert kept.status == "crashed"
+    assert kept.log_path is not None and Path(kept.log_path).is_file()
+    assert f"log kept at {kept.log_path}" in str(kept)
 
 
-@pytest.fixture(scope="module")
-def repeat_mode_plugin(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Skip until the leakcheck plugin supports ``--leak-mode=repeat`` (issue 5 wiring)."""
-    help_text = subprocess.run(
-        [sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path_factory.mktemp("plugin-probe"),  # outside this project's ini
-        check=False,
-    ).stdout
-    if "--leak-mode" not in help_text:
-        pytest.skip("the leakcheck pytest plugin does not offer --leak-mode=repeat yet")
-
-
-def test_pytest_node_id_target(tmp_path: Path, private_tmp: Path, repeat_mode_plugin: None) -> None:
-    """Needs the plugin's ``--leak-mode=repeat``; skipped until it exists."""
+def test_pytest_node_id_target(tmp_path: Path, private_tmp: Path) -> None:
+    """A node id runs its test under valgrind through the plugin's ``--leak-mode=repeat``."""
     target = build_extension(tmp_path / "node", fixed=False)
     (target.parent / "test_leaky.py").write_text(
         "import pytest\nimport leaky\n\n\n@pytest.mark.leak\ndef test_leak():\n    leaky.leak()\n"

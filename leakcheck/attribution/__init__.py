@@ -39,11 +39,17 @@ never raises. A capture file lives in a temp directory and is deleted at
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import sys
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 from ..errors import ConfigError
-from ..results import Attribution
+from ..results import Attribution, Retention
+from .frames import CodeMap, Frame
 from .memray_window import (
     CAPTURE_NAME,
     FLAMEGRAPH_NAME,
@@ -52,6 +58,7 @@ from .memray_window import (
     memray_unavailable_reason,
     render_flamegraph,
 )
+from .retention import RetentionWatch
 from .tracemalloc_window import MAX_SITES, TracemallocWindow
 
 __all__ = [
@@ -59,13 +66,16 @@ __all__ = [
     "FLAMEGRAPH_NAME",
     "MODES",
     "VALGRIND_HINT",
+    "CodeMap",
     "MemrayWindow",
+    "RetentionWatch",
     "TracemallocWindow",
     "Window",
     "memray_unavailable_reason",
     "merge_attributions",
     "open_window",
     "render_flamegraph",
+    "with_retention",
 ]
 
 MODES = ("auto", "tracemalloc", "memray", "both", "off")
@@ -124,26 +134,79 @@ class _SplitWindow:
             return self.first.finish(iterations)
         second = self.second.finish(iterations - self.switch_at)
         merged = merge_attributions([self._first_result, second])
-        return Attribution(
-            sites=merged.sites,
-            notes=merged.notes,
-            flamegraph=merged.flamegraph,
-            window_iterations=iterations,
-        )
+        return dataclasses.replace(merged, window_iterations=iterations)
+
+
+class _WatchedWindow:
+    """Another window, with the threads started in it linked to the stacks that started them."""
+
+    def __init__(self, inner: Window, code: CodeMap) -> None:
+        self.inner = inner
+        self.code = code
+
+    def _started(self, thread: threading.Thread) -> None:
+        target = getattr(thread, "_target", None) or type(thread).run
+        frame = sys._getframe(1)
+        stack: list[Frame] = []
+        while frame is not None and len(stack) < 40:
+            stack.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+            frame = frame.f_back  # type: ignore[assignment]
+        self.code.started(target, stack)
+
+    def start(self) -> None:
+        from ..handles import RECORDER
+
+        RECORDER.thread_listeners.append(self._started)
+        self.inner.start()
+
+    def checkpoint(self, iteration: int) -> None:
+        self.inner.checkpoint(iteration)
+
+    def finish(self, iterations: int) -> Attribution:
+        from ..handles import RECORDER
+
+        try:
+            return self.inner.finish(iterations)
+        finally:
+            if self._started in RECORDER.thread_listeners:
+                RECORDER.thread_listeners.remove(self._started)
+
+
+def with_retention(attribution: Attribution, retention: Retention | None) -> Attribution:
+    """``attribution`` with what keeps the growth alive; an unheld reference gets memray's native frame."""
+    if retention is not None and retention.unheld:
+        native = _extension_frame(attribution)
+        if native:
+            retention = dataclasses.replace(retention, unheld=f"{retention.unheld}; allocated in {native}")
+    return dataclasses.replace(attribution, retention=retention)
+
+
+def _extension_frame(attribution: Attribution) -> str:
+    """The innermost native frame of memray's top site that is in an extension, not the interpreter."""
+    for site in attribution.sites:
+        if site.source != "memray":
+            continue
+        for line in reversed(site.traceback):
+            if line.startswith("[native] ") and ".so" in line and "libpython" not in line:
+                return line[len("[native] ") :]
+    return ""
 
 
 def merge_attributions(parts: list[Attribution]) -> Attribution:
     """One attribution from several windows (e.g. xdist-free reruns, or the two halves of "both")."""
-    sites = sorted((s for p in parts for s in p.sites), key=lambda s: -s.bytes_per_iteration)
+    # The user's lines first, then sites inside libraries only; each by size.
+    sites = sorted((s for p in parts for s in p.sites), key=lambda s: (not s.user_code, -s.bytes_per_iteration))
     notes: list[str] = []
     for p in parts:
         notes.extend(n for n in p.notes if n not in notes)
     flame = next((p.flamegraph for p in parts if p.flamegraph), None)
+    retention = next((p.retention for p in parts if p.retention is not None), None)
     return Attribution(
         sites=tuple(sites[: 2 * MAX_SITES]),
         notes=tuple(notes),
         flamegraph=flame,
         window_iterations=sum(p.window_iterations for p in parts),
+        retention=retention,
     )
 
 
@@ -157,26 +220,70 @@ def open_window(
     native_suspected: bool = False,
     keep_capture: bool = False,
     native_growth: float | None = None,
+    mapped_growth: float | None = None,
+    user_paths: Sequence[str | os.PathLike[str]] = (),
+    valgrind_command: str = "",
+    defer_flamegraph: bool = False,
 ) -> Window:
     """A window over ``iterations`` iterations in ``mode`` (see the module docstring).
 
     ``capture_dir`` is where the flamegraph HTML (and, with ``keep_capture``, the
     memray capture) goes; ``None`` keeps neither. ``native_suspected`` says the
     native-heap measure grew; ``native_growth`` (bytes/iteration, optional) lets
-    the window tell when memray saw only part of it. Raises :class:`ConfigError`
-    for an unknown mode or a bad ``iterations``/``frames``.
+    the window tell when memray saw only part of it; ``mapped_growth`` (the
+    mapped-memory measure's, when it leaked) asks memray for the ``mmap`` calls
+    left mapped, or points at valgrind when it saw none. ``user_paths`` are the
+    folders of the user's code (see :class:`.frames.CodeMap`); ``valgrind_command`` is
+    the command the notes suggest when memray cannot see a native leak.
+    ``defer_flamegraph`` keeps the capture in ``capture_dir`` instead of rendering
+    the flamegraph (the report renders the worst few later). Raises
+    :class:`ConfigError` for an unknown mode or a bad ``iterations``/``frames``.
     """
+    code = CodeMap([os.fspath(p) for p in user_paths])
+    capture = None if capture_dir is None else Path(capture_dir)
+    inner = _open(
+        mode,
+        iterations,
+        frames,
+        capture,
+        flamegraph,
+        native_suspected,
+        keep_capture,
+        native_growth,
+        mapped_growth,
+        code,
+        valgrind_command,
+        defer_flamegraph,
+    )
+    if isinstance(inner, _OffWindow):
+        return inner
+    return _WatchedWindow(inner, code)
+
+
+def _open(
+    mode: str,
+    iterations: int,
+    frames: int,
+    capture: Path | None,
+    flamegraph: bool,
+    native_suspected: bool,
+    keep_capture: bool,
+    native_growth: float | None,
+    mapped_growth: float | None,
+    code: CodeMap,
+    valgrind_command: str,
+    defer_flamegraph: bool,
+) -> Window:
     if mode not in MODES:
         raise ConfigError("attribution", mode, f"unknown mode; use one of {', '.join(MODES)}")
     if not isinstance(iterations, int) or iterations < 1:
         raise ConfigError("attribution iterations", iterations, "must be an integer >= 1")
     if not isinstance(frames, int) or frames < 1:
         raise ConfigError("attribution frames", frames, "must be an integer >= 1")
-    capture = None if capture_dir is None else Path(capture_dir)
     if mode == "off":
         return _OffWindow()
     if mode == "auto":
-        wants_memray = native_suspected or (flamegraph and capture is not None)
+        wants_memray = native_suspected or mapped_growth is not None or (flamegraph and capture is not None)
         if wants_memray and memray_unavailable_reason() is None:
             mode = "both"
         else:
@@ -191,6 +298,10 @@ def open_window(
             keep_capture=keep_capture,
             native_suspected=native_suspected,
             native_growth=native_growth,
+            mapped_growth=mapped_growth,
+            code=code,
+            valgrind_command=valgrind_command,
+            defer_flamegraph=defer_flamegraph,
         )
 
     if mode == "tracemalloc":
@@ -198,12 +309,13 @@ def open_window(
             "the native heap grew; tracemalloc sees Python allocations only "
             "(attribution mode 'memray' or 'both' shows native ones)"
         )
-        return TracemallocWindow(
-            iterations, frames=frames, notes=[note] if native_suspected else []
+        mapped_note = (
+            "mapped memory grew; tracemalloc does not see mmap calls (memray does, with attribution "
+            f"'memray' or 'both', where its hooks reach; otherwise valgrind: {valgrind_command or VALGRIND_HINT})"
         )
+        notes = ([note] if native_suspected else []) + ([mapped_note] if mapped_growth is not None else [])
+        return TracemallocWindow(iterations, frames=frames, notes=notes, code=code)
     if mode == "memray" or iterations < 4:
         return memray_window(iterations)
     half = iterations // 2
-    return _SplitWindow(
-        TracemallocWindow(half, frames=frames), memray_window(iterations - half), half
-    )
+    return _SplitWindow(TracemallocWindow(half, frames=frames, code=code), memray_window(iterations - half), half)

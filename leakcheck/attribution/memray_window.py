@@ -10,9 +10,13 @@ by location (the innermost user frame of their Python stack, see
 whole multiple of the iteration count (:func:`.fit.count_regularity`): a site
 leaking k allocations per iteration scores 1, a one-off scores ~0.
 
-The flamegraph is memray's own reporter (``python -m memray flamegraph
---leaks --no-web``, in a subprocess so a reporter crash cannot take the test
-run down; ``--no-web`` inlines its scripts so the page opens offline).
+The flamegraph is memray's own reporter, fed the leaked records with their
+stacks trimmed to the step and the harness's own allocations left out
+(:mod:`.flame`, in a subprocess so a reporter crash cannot take the test run
+down; ``no_web`` inlines its scripts so the page opens offline).
+It costs seconds a page, so a whole-suite run defers it (``defer_flamegraph``):
+the window keeps its capture (a few KiB) in ``capture_dir`` and the report
+renders the worst few (:mod:`leakcheck.report.flames`).
 
 Only one tracker may be active per process: when another one is (``pytest
 --memray``), the window falls back to tracemalloc and says so in a note; the
@@ -31,6 +35,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +45,7 @@ from ..errors import LeakcheckError, ToolMissingError
 from ..results import AllocationSite, Attribution
 from ..units import format_size
 from .fit import MIN_BYTES_PER_ITERATION, MIN_TRACKING, count_regularity
-from .frames import Frame, clean_stack, format_frame
+from .frames import DEFAULT_CODE, CodeMap, Frame, clean_stack, format_frame, via_of
 from .tracemalloc_window import MAX_SITES, TracemallocWindow
 
 __all__ = [
@@ -52,13 +59,40 @@ __all__ = [
 
 CAPTURE_NAME = "memray-leaks.bin"
 FLAMEGRAPH_NAME = "flamegraph.html"
-VALGRIND_HINT = "scripts/valgrind.sh NODEID or pytest --leak-valgrind NODEID"
+#: The command suggested when the test's own id is not known; the runner passes the exact one.
+VALGRIND_HINT = "leakcheck valgrind TARGET 5"
+#: How long no other thread may ask for the GIL while a tracker starts or stops (seconds).
+_HOLD_GIL_FOR = 0.25
+
+
+@contextmanager
+def _gil_kept() -> Iterator[None]:
+    """Keep the GIL on this thread while memray installs or removes its profile hooks.
+
+    Before Python 3.13 memray walks the interpreter's thread states, raising
+    the ``sys.setprofile`` audit event at each, so leakcheck's audit hook runs
+    Python code inside the walk. Were the GIL handed over there, a thread on
+    its way out (aiosqlite's worker, a moment after ``close()``) could free
+    its thread state under the walk: memray 1.20 then reads freed memory and
+    the process dies (SIGSEGV). Other threads ask for the GIL only after the
+    switch interval, counted from the last hand-over; so lengthen it, hand
+    over once (which also settles a request already pending), and restore it.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(max(previous, _HOLD_GIL_FOR))
+    try:
+        time.sleep(0.001)
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+        time.sleep(0)  # wakes a waiter, which waits on with the usual interval
+
+
 #: Below this many native bytes per iteration attributed by memray, a native growth is "unseen".
 _NATIVE_SEEN = 64.0
 _PYMALLOC = frozenset({1, 2, 3, 4})  # memray.AllocatorType.PYMALLOC_*
-_ALLOCATOR_WRAPPERS = frozenset(
-    {"<unknown>", "malloc", "calloc", "realloc", "free", "operator new"}
-)
+_MMAP = 14  # memray.AllocatorType.MMAP
+_ALLOCATOR_WRAPPERS = frozenset({"<unknown>", "malloc", "calloc", "realloc", "free", "operator new"})
 
 
 def memray_unavailable_reason() -> str | None:
@@ -85,8 +119,8 @@ def render_flamegraph(capture: str | os.PathLike[str], out: str | os.PathLike[st
         raise LeakcheckError(f"{capture}: no such memray capture file")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.html")
-    cmd = [sys.executable, "-m", "memray", "flamegraph", "--leaks", "--no-web", "-f"]
-    cmd += ["-o", str(tmp), str(capture)]
+    # memray's own reporter, fed records trimmed to the step (see :mod:`.flame`).
+    cmd = [sys.executable, "-m", "leakcheck.attribution.flame", str(capture), str(tmp)]
     try:
         proc = subprocess.run(
             cmd,
@@ -98,9 +132,7 @@ def render_flamegraph(capture: str | os.PathLike[str], out: str | os.PathLike[st
         )
         if proc.returncode != 0 or not tmp.is_file():
             tail = " ".join(proc.stdout.strip().splitlines()[-3:])
-            raise LeakcheckError(
-                f"memray flamegraph failed on {capture} (exit {proc.returncode}): {tail}"
-            )
+            raise LeakcheckError(f"memray flamegraph failed on {capture} (exit {proc.returncode}): {tail}")
         os.replace(tmp, out)
     finally:
         if tmp.exists():
@@ -123,14 +155,25 @@ class MemrayWindow:
         keep_capture: bool = False,
         native_suspected: bool = False,
         native_growth: float | None = None,
+        mapped_growth: float | None = None,
+        code: CodeMap = DEFAULT_CODE,
+        valgrind_command: str = "",
+        defer_flamegraph: bool = False,
     ) -> None:
         self.iterations = max(1, iterations)
+        self.code = code
+        self.valgrind_command = valgrind_command or VALGRIND_HINT
         self.frames = frames
         self.capture_dir = None if capture_dir is None else Path(capture_dir)
         self.flamegraph = flamegraph
         self.keep_capture = keep_capture and capture_dir is not None
         self.native_suspected = native_suspected
         self.native_growth = native_growth
+        #: the mapped-memory measure's growth (bytes/iteration) when it leaked: say whether memray saw the mmap
+        self.mapped_growth = mapped_growth
+        self._mapped: list[tuple[str, float]] = []  # (location, bytes/iteration left mapped), from _read
+        #: keep the capture in capture_dir for a later render instead of rendering now
+        self.defer_flamegraph = defer_flamegraph and flamegraph and capture_dir is not None
         self._tracker: Any = None
         self._capture: Path | None = None
         self._probe: Path | None = None
@@ -139,6 +182,7 @@ class MemrayWindow:
         self._fallback: TracemallocWindow | None = None
         self._notes: list[str] = []
         self._finished: Attribution | None = None
+        self._python_seen = 0.0  #: bytes/iteration of every leaked allocation memray saw
 
     def start(self) -> None:
         reason = memray_unavailable_reason()
@@ -159,7 +203,7 @@ class MemrayWindow:
                     self._capture = first
                 return
         self._notes.append(f"{reason}; attributed with tracemalloc instead")
-        self._fallback = TracemallocWindow(self.iterations, frames=self.frames)
+        self._fallback = TracemallocWindow(self.iterations, frames=self.frames, code=self.code)
         self._fallback.start()
 
     def _begin(self, path: Path) -> None:
@@ -174,13 +218,15 @@ class MemrayWindow:
             follow_fork=False,
             file_format=memray.FileFormat.AGGREGATED_ALLOCATIONS,
         )
-        tracker.__enter__()
+        with _gil_kept():
+            tracker.__enter__()
         self._tracker = tracker
 
     def _end(self) -> None:
         if self._tracker is not None:
             tracker, self._tracker = self._tracker, None
-            tracker.__exit__(None, None, None)
+            with _gil_kept():
+                tracker.__exit__(None, None, None)
 
     def checkpoint(self, iteration: int) -> None:
         if self._fallback is not None:
@@ -212,33 +258,40 @@ class MemrayWindow:
                 self._capture, self._probe, self._switch_at = self._probe, None, 0
             sites, native_per_iteration = self._read(iterations - self._switch_at)
             flame: str | None = None
-            unseen = self.native_suspected and (
-                native_per_iteration < _NATIVE_SEEN
-                or (
-                    self.native_growth is not None and native_per_iteration < self.native_growth / 4
+            explained = self.native_growth is not None and self._python_seen >= self.native_growth
+            unseen = (
+                self.native_suspected
+                and not explained
+                and (
+                    native_per_iteration < _NATIVE_SEEN
+                    or (self.native_growth is not None and native_per_iteration < self.native_growth / 4)
                 )
             )
             if unseen:
-                grew = (
-                    f" by {format_size(self.native_growth)}/iteration"
-                    if self.native_growth is not None
-                    else ""
-                )
+                grew = f" by {format_size(self.native_growth)}/iteration" if self.native_growth is not None else ""
                 self._notes.append(
                     f"the native heap grew{grew} but memray saw only "
                     f"{format_size(native_per_iteration)}/iteration of native allocations leak: "
                     "memory allocated where memray's hooks cannot see it (libc malloc called "
                     "through ctypes, or a library with its own allocator) is invisible to it; "
-                    f"run it under valgrind to find it: {VALGRIND_HINT}"
+                    f"run it under valgrind to find it: {self.valgrind_command}"
                 )
                 if self.flamegraph:
                     self._notes.append("no flamegraph written: it would not show the native leak")
+            elif self.defer_flamegraph and self.capture_dir is not None and self._capture is not None:
+                kept = self.capture_dir / CAPTURE_NAME
+                if self._capture != kept:
+                    self.capture_dir.mkdir(parents=True, exist_ok=True)
+                    shutil.move(str(self._capture), kept)
+                    self._capture = kept
             elif self.flamegraph and self.capture_dir is not None and self._capture is not None:
                 try:
                     out = render_flamegraph(self._capture, self.capture_dir / FLAMEGRAPH_NAME)
                     flame = str(out)
                 except LeakcheckError as exc:
                     self._notes.append(f"no flamegraph: {exc}")
+            if self.mapped_growth is not None:
+                self._notes.append(self._mapped_note(self.mapped_growth))
             self._finished = Attribution(
                 sites=sites,
                 notes=tuple(self._notes),
@@ -249,6 +302,19 @@ class MemrayWindow:
         finally:
             self._end()
             self._cleanup()  # the temp dir; a kept capture lives in capture_dir
+
+    def _mapped_note(self, growth: float) -> str:
+        """Whether memray saw the mappings the mapped-memory measure grew by, and where."""
+        seen = sum(b for _, b in self._mapped)
+        grew = f"mapped memory grew by {format_size(growth)}/iteration"
+        if self._mapped and seen >= growth / 4:
+            where = ", ".join(f"{loc} ({format_size(b)}/iteration)" for loc, b in self._mapped[:3])
+            return f"{grew}; memray saw mmap calls left mapped at {where}"
+        return (
+            f"{grew} but memray saw only {format_size(seen)}/iteration of mmap calls left mapped: "
+            "a mapping made where memray's hooks cannot see it (mmap called through ctypes, or a "
+            f"raw syscall) is invisible to it; run it under valgrind to find it: {self.valgrind_command}"
+        )
 
     @property
     def capture(self) -> Path | None:
@@ -266,23 +332,34 @@ class MemrayWindow:
         groups: dict[Frame, dict[str, Any]] = {}
         with memray.FileReader(str(capture)) as reader:
             for record in reader.get_leaked_allocation_records(merge_threads=True):
-                key, traceback = self._place(record)
+                key, traceback, via = self._place(record)
                 if key is None:
                     continue
                 group = groups.get(key)
                 if group is None:
-                    group = groups[key] = {"size": 0, "count": 0, "native": 0, "tb": (), "best": -1}
+                    group = groups[key] = {
+                        "size": 0,
+                        "count": 0,
+                        "native": 0,
+                        "mapped": 0,
+                        "tb": (),
+                        "best": -1,
+                        "via": "",
+                    }
                 group["size"] += record.size
                 group["count"] += record.n_allocations
                 if record.allocator not in _PYMALLOC:
                     group["native"] += record.size
+                if record.allocator == _MMAP:
+                    group["mapped"] += record.size
                 if record.size > group["best"]:
                     group["best"] = record.size
                     group["tb"] = traceback
+                    group["via"] = via
         return groups
 
     def _read(self, iterations: int) -> tuple[tuple[AllocationSite, ...], float]:
-        """Sites from the leaked records, and native bytes/iteration attributed to leaking sites.
+        """Sites from the leaked records, and native bytes/iteration memray saw leak in the window.
 
         With a probe capture (the first third of the window), a site's score
         compares its leak *rate* in the two captures: a leak leaks as fast in
@@ -295,6 +372,10 @@ class MemrayWindow:
         n = max(1, iterations)
         sites: list[AllocationSite] = []
         native = 0.0
+        self._mapped = sorted(
+            ((format_frame(loc, source=False), g["mapped"] / n) for loc, g in groups.items() if g["mapped"]),
+            key=lambda m: -m[1],
+        )
         for location, group in groups.items():
             per_iteration = group["size"] / n
             if probe is None:
@@ -315,13 +396,18 @@ class MemrayWindow:
                     bytes_per_iteration=per_iteration,
                     blocks_per_iteration=group["count"] / n,
                     correlation=round(score, 3),
+                    via=group["via"],
+                    user_code=location[1] > 0 and self.code.kind(location[0]) == "user",
                 )
             )
-        sites.sort(key=lambda s: -s.bytes_per_iteration)
+        sites.sort(key=lambda s: (not s.user_code, -s.bytes_per_iteration))
+        # Python objects and buffers over 512 bytes live on the malloc heap too: when memray saw
+        # the Python heap leak at least as much as the native heap grew, that explains it.
+        self._python_seen = sum(g["size"] for g in groups.values()) / n
         return tuple(sites[:MAX_SITES]), native
 
-    def _place(self, record: Any) -> tuple[Frame | None, tuple[str, ...]]:
-        """A record's location and traceback (innermost last), or ``(None, ())`` to drop it."""
+    def _place(self, record: Any) -> tuple[Frame | None, tuple[str, ...], str]:
+        """A record's location, traceback (innermost last) and "via" frame, or ``(None, (), "")`` to drop it."""
         python = [(f, ln, fn) for fn, f, ln in record.stack_trace(max_stacks=self.frames)]
         natives: list[str] = []
         try:
@@ -337,13 +423,15 @@ class MemrayWindow:
         except (RuntimeError, ValueError, NotImplementedError):  # no native trace in this capture
             natives = []
         if python:
-            cleaned = clean_stack(python)
+            cleaned = clean_stack(python, self.code)
             if cleaned is None:
-                return None, ()
+                return None, (), ""
             kept, location = cleaned
-            return location, tuple(format_frame(f) for f in kept) + tuple(reversed(natives))
+            via = via_of(kept, location, self.code)
+            shown = "" if via is None else format_frame(via, source=False)
+            return location, tuple(format_frame(f) for f in kept) + tuple(reversed(natives)), shown
         if not natives:
-            return None, ()
+            return None, (), ""
         # No Python frame (a native thread, or the interpreter itself): name the native function.
         name = natives[0][len("[native] ") :]
-        return (name, 0, ""), tuple(reversed(natives))
+        return (name, 0, ""), tuple(reversed(natives)), ""

@@ -24,7 +24,7 @@ from typing import Optional
 
 from ..results import AllocationSite, Attribution
 from .fit import MIN_BYTES_PER_ITERATION, MIN_TRACKING, slope, tracking
-from .frames import Frame, clean_stack, format_frame
+from .frames import DEFAULT_CODE, CodeMap, Frame, clean_stack, format_frame, via_of
 
 __all__ = ["MAX_SITES", "TracemallocWindow", "snapshot_points"]
 
@@ -45,9 +45,17 @@ class TracemallocWindow:
 
     source = "tracemalloc"
 
-    def __init__(self, iterations: int, *, frames: int = 25, notes: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        iterations: int,
+        *,
+        frames: int = 25,
+        notes: Sequence[str] = (),
+        code: CodeMap = DEFAULT_CODE,
+    ) -> None:
         self.iterations = max(1, iterations)
         self.frames = frames
+        self.code = code
         self._points = set(snapshot_points(self.iterations))
         self._readings: list[tuple[int, dict[Frame, list[int]]]] = []
         self._tracebacks: dict[Frame, tuple[tuple[Frame, ...], int]] = {}
@@ -82,9 +90,7 @@ class TracemallocWindow:
         if self._started_tracing:
             tracemalloc.stop()
             self._started_tracing = False
-        self._finished = Attribution(
-            sites=self._sites(), notes=tuple(self._notes), window_iterations=iterations
-        )
+        self._finished = Attribution(sites=self._sites(), notes=tuple(self._notes), window_iterations=iterations)
         return self._finished
 
     @property
@@ -93,7 +99,7 @@ class TracemallocWindow:
         return self._cost
 
     def _clean(self, raw: tuple[tuple[str, int], ...]) -> _Cleaned:
-        cleaned = clean_stack([(filename, lineno, "") for filename, lineno in raw])
+        cleaned = clean_stack([(filename, lineno, "") for filename, lineno in raw], self.code)
         self._cache[raw] = cleaned
         return cleaned
 
@@ -151,6 +157,7 @@ class TracemallocWindow:
             if score < MIN_TRACKING:
                 continue
             kept = self._tracebacks.get(location, ((location,), 0))[0]
+            via = via_of(kept, location, self.code)
             sites.append(
                 AllocationSite(
                     source="tracemalloc",
@@ -159,7 +166,10 @@ class TracemallocWindow:
                     bytes_per_iteration=per_iteration,
                     blocks_per_iteration=max(0.0, slope(xs, counts)),
                     correlation=round(min(1.0, score), 3),
+                    via="" if via is None else format_frame(via, source=False),
+                    user_code=self.code.kind(location[0]) == "user",
                 )
             )
-        sites.sort(key=lambda s: -s.bytes_per_iteration)
+        # The user's lines first, then sites inside libraries only.
+        sites.sort(key=lambda s: (not s.user_code, -s.bytes_per_iteration))
         return tuple(sites[:MAX_SITES])

@@ -10,29 +10,24 @@ a measure (or the whole test) that was clean now leaks, or when it leaves more
 handles behind than before. Noise alone moves neither the effect size past its
 floor nor the test past its level, so it does not flag.
 
-:func:`compare` works on :class:`~leakcheck.results.RunResults`;
-:func:`add_compare_arguments` and :func:`run_compare_command` give the
-``leakcheck compare`` subcommand. The statistics live in :mod:`.stats`, the
-result types and :func:`compare` in :mod:`.core`, the reports in :mod:`.format`
-and the subcommand in :mod:`.command`.
+:func:`compare` works on :class:`~leakcheck.results.RunResults`; the
+``leakcheck compare`` subcommand is :mod:`leakcheck.cli.compare`. The
+statistics live in :mod:`.stats`, the result types and :func:`compare` in
+:mod:`.core` and the reports in :mod:`.format`.
 """
 
 from __future__ import annotations
 
-from .command import add_compare_arguments, load_run, run_compare_command
+from .core import IMPROVED as IMPROVED
+from .core import NOT_COMPARED as NOT_COMPARED
+from .core import REGRESSED as REGRESSED
+from .core import UNCHANGED as UNCHANGED
 from .core import (
-    EXIT_BAD_INPUT,
-    EXIT_OK,
-    EXIT_REGRESSION,
     Comparison,
     MeasureDelta,
     TestDelta,
     compare,
 )
-from .core import IMPROVED as IMPROVED
-from .core import NOT_COMPARED as NOT_COMPARED
-from .core import REGRESSED as REGRESSED
-from .core import UNCHANGED as UNCHANGED
 from .format import format_markdown, format_text
 from .stats import MIN_SAMPLES as MIN_SAMPLES
 from .stats import TARGET_DELTAS as TARGET_DELTAS
@@ -46,21 +41,15 @@ from .stats import (
 from .stats import holm as holm
 
 __all__ = [
-    "EXIT_BAD_INPUT",
-    "EXIT_OK",
-    "EXIT_REGRESSION",
     "Comparison",
     "MannWhitney",
     "MeasureDelta",
     "TestDelta",
-    "add_compare_arguments",
     "compare",
     "delta_window",
     "format_markdown",
     "format_text",
-    "load_run",
     "mann_whitney_u",
     "per_iteration_deltas",
-    "run_compare_command",
     "series_peak",
 ]

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
+from .. import exit_codes
 from ..results import CheckResult, Finding, RunResults, Series, TestRecord, Verdict
 from ..units import format_quantity
 from .stats import (
@@ -23,9 +24,6 @@ from .stats import (
 )
 
 __all__ = [
-    "EXIT_BAD_INPUT",
-    "EXIT_OK",
-    "EXIT_REGRESSION",
     "IMPROVED",
     "NOT_COMPARED",
     "REGRESSED",
@@ -35,10 +33,6 @@ __all__ = [
     "TestDelta",
     "compare",
 ]
-
-EXIT_OK = 0  #: no regression
-EXIT_REGRESSION = 1  #: a regression (or, with ``--fail-on-missing``, a missing test)
-EXIT_BAD_INPUT = 2  #: a file could not be read, or bad arguments
 
 # Status values of a TestDelta / MeasureDelta.
 REGRESSED = "regressed"
@@ -85,14 +79,8 @@ class MeasureDelta:
 
     def describe(self) -> str:
         """One line for people."""
-        base = (
-            "-"
-            if self.baseline_growth is None
-            else format_quantity(self.baseline_growth, self.unit)
-        )
-        cur = (
-            "-" if self.current_growth is None else format_quantity(self.current_growth, self.unit)
-        )
+        base = "-" if self.baseline_growth is None else format_quantity(self.baseline_growth, self.unit)
+        cur = "-" if self.current_growth is None else format_quantity(self.current_growth, self.unit)
         text = f"{self.title}: {base}/iter -> {cur}/iter"
         if self.shown_change():
             text += f" ({self.shown_change()})"
@@ -126,6 +114,11 @@ class TestDelta:
     def improved(self) -> bool:
         return self.status == IMPROVED
 
+    @property
+    def known_leak(self) -> bool:
+        """Leaking in both runs, and no worse: a known leak, shown apart from "unchanged", not a regression."""
+        return self.baseline_leaking and self.current_leaking and self.status == UNCHANGED
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -151,14 +144,19 @@ class Comparison:
         return tuple(t for t in self.tests if t.improved)
 
     @property
+    def known_leaks(self) -> tuple[TestDelta, ...]:
+        """Tests that leak in the baseline and still leak, no worse (see :attr:`TestDelta.known_leak`)."""
+        return tuple(t for t in self.tests if t.known_leak)
+
+    @property
     def has_regression(self) -> bool:
         return bool(self.regressions)
 
     def exit_status(self, *, fail_on_missing: bool = False) -> int:
-        """:data:`EXIT_REGRESSION` on a regression (or a missing test, if asked), else :data:`EXIT_OK`."""
+        """:data:`~leakcheck.exit_codes.FOUND` on a regression (or a missing test, if asked), else ``OK``."""
         if self.has_regression or (fail_on_missing and self.missing):
-            return EXIT_REGRESSION
-        return EXIT_OK
+            return exit_codes.FOUND
+        return exit_codes.OK
 
 
 def _is_leaking(record: TestRecord) -> bool:
@@ -251,16 +249,12 @@ def _compare_measure(
     if _rose(bg, cg, threshold, growth_floor):
         rises.append("growth per iteration")
     if bpeak is not None and cpeak is not None and _rose(bpeak, cpeak, threshold, peak_floor):
-        rises.append(
-            f"peak ({format_quantity(bpeak, cf.unit)} -> {format_quantity(cpeak, cf.unit)})"
-        )
+        rises.append(f"peak ({format_quantity(bpeak, cf.unit)} -> {format_quantity(cpeak, cf.unit)})")
     if rises:
         what = " and ".join(rises)
         if p_up is not None and p_up < alpha:
             evidence = method or f"Mann-Whitney p={p_up:.2g} < {alpha:g}"
-            return replace(
-                common, status=REGRESSED, reason=f"{what} rose beyond {threshold:.0%}; {evidence}"
-            )
+            return replace(common, status=REGRESSED, reason=f"{what} rose beyond {threshold:.0%}; {evidence}")
         if p_up is None:
             why = method
         else:
@@ -300,10 +294,7 @@ def _compare_test(
     cfind = {f.probe: f for f in cres.findings}
     probes = list(bfind) + [p for p in cfind if p not in bfind]
     measures = tuple(
-        _compare_measure(
-            p, bfind.get(p), cfind.get(p), bres, cres, threshold, alpha, min_effect, sig
-        )
-        for p in probes
+        _compare_measure(p, bfind.get(p), cfind.get(p), bres, cres, threshold, alpha, min_effect, sig) for p in probes
     )
     regress: list[str] = []
     improve: list[str] = []
@@ -360,9 +351,7 @@ def _index(run: RunResults, label: str, notes: list[str]) -> dict[str, TestRecor
     out: dict[str, TestRecord] = {}
     for t in run.tests:
         if t.id in out:
-            notes.append(
-                f"{label}: test id {t.id!r} appears more than once; the last record is used"
-            )
+            notes.append(f"{label}: test id {t.id!r} appears more than once; the last record is used")
         out[t.id] = t
     return out
 

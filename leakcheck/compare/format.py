@@ -11,10 +11,12 @@ __all__ = ["format_markdown", "format_text"]
 
 
 def _summary_counts(c: Comparison) -> str:
-    unchanged = sum(1 for t in c.tests if t.status == UNCHANGED)
+    known = len(c.known_leaks)
+    unchanged = sum(1 for t in c.tests if t.status == UNCHANGED) - known
     parts = [
         f"{len(c.regressions)} regressed",
         f"{len(c.improvements)} improved",
+        f"{known} still leaking (known)",
         f"{unchanged} unchanged",
         f"{len(c.missing)} missing from the current run",
         f"{len(c.added)} new",
@@ -27,15 +29,26 @@ def _by_status(measures: Sequence[MeasureDelta]) -> list[MeasureDelta]:
     return sorted(measures, key=lambda m: order.get(m.status, 9))
 
 
+#: How a test that leaks in both runs, no worse, is labelled: not "unchanged", which would hide it.
+KNOWN_LEAK = "still leaking (known)"
+
+
+def _label(t: TestDelta) -> str:
+    return KNOWN_LEAK if t.known_leak else t.status
+
+
+def _order(t: TestDelta) -> tuple[int, str]:
+    order = {REGRESSED: 0, IMPROVED: 1, KNOWN_LEAK: 2, NOT_COMPARED: 3, UNCHANGED: 4}
+    return order.get(_label(t), 9), t.id
+
+
 def _test_level_reasons(t: TestDelta) -> list[str]:
     """The reasons not already shown on a measure's own line."""
     probes = tuple(f"{m.probe}: " for m in t.measures)
     return [r for r in t.reasons if not r.startswith(probes)] if probes else list(t.reasons)
 
 
-def format_text(
-    c: Comparison, *, baseline_name: str = "baseline", current_name: str = "current"
-) -> str:
+def format_text(c: Comparison, *, baseline_name: str = "baseline", current_name: str = "current") -> str:
     """The plain-text report: per test and measure, baseline and current growth, flags."""
     lines = [
         f"baseline: {baseline_name} ({c.baseline_created or 'no date'})",
@@ -47,10 +60,10 @@ def format_text(
         ),
     ]
     lines.extend(f"note: {n}" for n in c.notes)
-    order = {REGRESSED: 0, IMPROVED: 1, NOT_COMPARED: 2, UNCHANGED: 3}
-    for t in sorted(c.tests, key=lambda t: (order.get(t.status, 9), t.id)):
+    for t in sorted(c.tests, key=_order):
         lines.append("")
-        lines.append(f"{t.status.upper():<12} {t.id}")
+        label = "STILL LEAKING (known)" if t.known_leak else f"{t.status.upper():<12}"
+        lines.append(f"{label} {t.id}")
         lines.extend(f"    - {r}" for r in _test_level_reasons(t))
         for m in _by_status(t.measures):
             flag = {REGRESSED: "REGRESSION ", IMPROVED: "improved   "}.get(m.status, "           ")
@@ -76,9 +89,7 @@ def _md(text: str) -> str:
     return out.replace("\n", " ")
 
 
-def format_markdown(
-    c: Comparison, *, baseline_name: str = "baseline", current_name: str = "current"
-) -> str:
+def format_markdown(c: Comparison, *, baseline_name: str = "baseline", current_name: str = "current") -> str:
     """A Markdown summary for ``$GITHUB_STEP_SUMMARY`` or a pull-request comment."""
     icon = ":x:" if c.has_regression else ":white_check_mark:"
     lines = [
@@ -98,9 +109,10 @@ def format_markdown(
         lines.append("")
     lines.append("| Status | Test | Measure | Baseline /iter | Current /iter | Change | p | Why |")
     lines.append("|---|---|---|---:|---:|---:|---:|---|")
-    order = {REGRESSED: 0, IMPROVED: 1, NOT_COMPARED: 2, UNCHANGED: 3}
-    for t in sorted(c.tests, key=lambda t: (order.get(t.status, 9), t.id)):
+    for t in sorted(c.tests, key=_order):
         status = {REGRESSED: ":x: regressed", IMPROVED: ":tada: improved"}.get(t.status, t.status)
+        if t.known_leak:
+            status = ":warning: " + KNOWN_LEAK
         if not t.measures:
             why = "; ".join(t.reasons)
             lines.append(f"| {status} | {_md(t.id)} | | | | | | {_md(why)} |")

@@ -5,11 +5,17 @@ Layout of a report directory::
     DIR/results.json                 RunResults, schema leakcheck/data/results.schema.json
     DIR/index.html                   every leak test, failing first, a sparkline per measure
     DIR/tests/<safe-id>.html         one test: charts, handles, allocation sites, notes
-    DIR/tests/<safe-id>/flamegraph.html   memray's leaks flamegraph (when one was made)
-    DIR/tests/<safe-id>/memray-leaks.bin  the capture, only when asked to keep it
+    DIR/tests/<safe-id>/flamegraph.html   memray's leaks flamegraph (the worst few leaking tests)
+    DIR/tests/<safe-id>/memray-leaks.bin  the capture a flamegraph is made from (a few KiB)
+    DIR/assets/<hash>.js|css         memray's scripts and styles, shared by every flamegraph
 
-Every file is written atomically. ``leakcheck report DIR`` re-renders the
-HTML from ``results.json`` (and makes missing flamegraphs from kept captures).
+Every file is written atomically (:mod:`.files`); series are thinned to a few
+hundred readings. Only the worst ``flamegraphs`` leaking tests get a
+flamegraph (:mod:`.flames`). ``leakcheck report DIR`` re-renders the HTML from
+``results.json`` (and makes missing flamegraphs from kept captures). Beside the report:
+:mod:`.trend` charts runs over time,
+:mod:`.baseline` stores the runs a nightly run is compared with, and
+:mod:`.svg` draws the charts of both.
 """
 
 from __future__ import annotations
@@ -19,41 +25,28 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..errors import ConfigError, LeakcheckError
-from ..results import (
-    Attribution,
-    RunResults,
-    TestRecord,
-    atomic_write_text,
-    load_results,
-    write_results,
-)
-from .commands import (
-    add_flamegraph_arguments,
-    add_report_arguments,
-    run_flamegraph_command,
-    run_report_command,
-)
+from ..errors import ConfigError
+from ..results import RunResults, TestRecord, load_results
+from .files import atomic_write_text, load_run, thin_record, write_results
+from .flames import DEFAULT_FLAMEGRAPHS, make_flamegraphs
 from .html import order_tests, render_index, render_test_page, safe_name
 
 __all__ = [
-    "add_flamegraph_arguments",
-    "add_report_arguments",
+    "DEFAULT_FLAMEGRAPHS",
+    "atomic_write_text",
     "capture_dir_for",
     "ensure_writable_report_dir",
+    "load_run",
     "order_tests",
     "render_html",
     "rerender_report",
-    "run_flamegraph_command",
-    "run_report_command",
     "safe_name",
     "write_report",
+    "write_results",
 ]
 
 
-def ensure_writable_report_dir(
-    path: str | os.PathLike[str], *, option: str = "--leak-report"
-) -> Path:
+def ensure_writable_report_dir(path: str | os.PathLike[str], *, option: str = "--leak-report") -> Path:
     """Create ``path`` if needed and prove a file can be written in it; return it resolved.
 
     Raises :class:`ConfigError` naming ``option`` when it is a file, cannot be
@@ -61,9 +54,7 @@ def ensure_writable_report_dir(
     """
     target = Path(path).expanduser()
     if target.exists() and not target.is_dir():
-        raise ConfigError(
-            option, os.fspath(path), "exists and is not a directory; give a directory"
-        )
+        raise ConfigError(option, os.fspath(path), "exists and is not a directory; give a directory")
     try:
         target.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".leakcheck-write-test.", dir=target)
@@ -99,9 +90,7 @@ def _relative_flamegraphs(results: RunResults, out_dir: Path) -> RunResults:
                 except ValueError:
                     rel = a.flamegraph  # outside the report: keep the absolute path
                 if rel != a.flamegraph:
-                    result = dataclasses.replace(
-                        t.result, attribution=dataclasses.replace(a, flamegraph=rel)
-                    )
+                    result = dataclasses.replace(t.result, attribution=dataclasses.replace(a, flamegraph=rel))
                     t = dataclasses.replace(t, result=result)
                     changed = True
         tests.append(t)
@@ -127,57 +116,44 @@ def render_html(results: RunResults, out_dir: str | os.PathLike[str]) -> Path:
     for record in order_tests(results.tests):
         name = safe_name(record.id)
         pages[record.id] = f"tests/{name}.html"
-        atomic_write_text(
-            out / "tests" / f"{name}.html", render_test_page(record, _flamegraph_href(record, out))
-        )
+        atomic_write_text(out / "tests" / f"{name}.html", render_test_page(record, _flamegraph_href(record, out)))
     index = out / "index.html"
     atomic_write_text(index, render_index(results, pages))
     return index
 
 
-def write_report(results: RunResults, out_dir: str | os.PathLike[str]) -> Path:
-    """Write ``results.json``, ``index.html`` and the per-test pages; return the index path."""
+def write_report(
+    results: RunResults,
+    out_dir: str | os.PathLike[str],
+    *,
+    flamegraphs: int | None = DEFAULT_FLAMEGRAPHS,
+) -> Path:
+    """Write ``results.json``, ``index.html`` and the per-test pages; return the index path.
+
+    Flamegraphs are made from kept memray captures for the ``flamegraphs``
+    worst leaking tests (``None``: every one), see :mod:`.flames`.
+    """
     out = ensure_writable_report_dir(out_dir)
     results = _relative_flamegraphs(results, out)
+    results = dataclasses.replace(results, tests=tuple(thin_record(t) for t in results.tests))
+    results, _ = make_flamegraphs(results, out, flamegraphs)
     write_results(out / "results.json", results)
     return render_html(results, out)
 
 
-def rerender_report(out_dir: str | os.PathLike[str]) -> tuple[Path, list[str]]:
+def rerender_report(
+    out_dir: str | os.PathLike[str], *, flamegraphs: int | None = DEFAULT_FLAMEGRAPHS
+) -> tuple[Path, list[str]]:
     """Re-render a report directory from its ``results.json`` and kept captures.
 
-    Returns the index path and notes (flamegraphs made or that could not be).
+    Missing flamegraphs of the ``flamegraphs`` worst leaking tests (``None``:
+    all) are made from their kept captures. Returns the index path and notes
+    (flamegraphs made or that could not be).
     """
-    from ..attribution import CAPTURE_NAME, FLAMEGRAPH_NAME, render_flamegraph
-
     out = Path(out_dir)
     results = load_results(out / "results.json")
-    notes: list[str] = []
-    tests = []
-    changed = False
-    for t in results.tests:
-        a = t.result.attribution if t.result is not None else None
-        capture = capture_dir_for(out, t.id) / CAPTURE_NAME
-        if t.result is not None and capture.is_file():
-            has = a is not None and a.flamegraph and (out / a.flamegraph).is_file()
-            if not has:
-                target = capture.with_name(FLAMEGRAPH_NAME)
-                try:
-                    render_flamegraph(capture, target)
-                except LeakcheckError as exc:
-                    notes.append(f"{t.id}: {exc}")
-                else:
-                    rel = target.relative_to(out).as_posix()
-                    new = (
-                        dataclasses.replace(a, flamegraph=rel) if a else Attribution(flamegraph=rel)
-                    )
-                    t = dataclasses.replace(
-                        t, result=dataclasses.replace(t.result, attribution=new)
-                    )
-                    changed = True
-                    notes.append(f"{t.id}: flamegraph made from the kept capture")
-        tests.append(t)
-    if changed:
-        results = dataclasses.replace(results, tests=tuple(tests))
+    updated, notes = make_flamegraphs(results, out, flamegraphs)
+    if updated != results:
+        results = updated
         write_results(out / "results.json", results)
     return render_html(results, out), notes

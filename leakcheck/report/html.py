@@ -14,13 +14,27 @@ import re
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from ..results import CheckResult, Finding, LeakedHandle, RunResults, Series, TestRecord, Verdict
+from ..results import (
+    TOOL_LABELS,
+    CheckResult,
+    LeakedHandle,
+    Retention,
+    RunResults,
+    Series,
+    TestRecord,
+    Verdict,
+    group_handles,
+    handle_count,
+    site_groups,
+)
 from ..units import format_quantity
 from .svg import chart, sparkline
 
 __all__ = ["order_tests", "render_index", "render_test_page", "safe_name"]
 
-_OUTCOME_ORDER = {"leaking": 0, "error": 1, "passed": 2, "skipped": 3}
+#: Above this many tests, passed tests get plain rows in the index.
+COMPACT_OVER = 100
+_OUTCOME_ORDER = {"leaking": 0, "error": 1, "not_repeatable": 1, "passed": 2, "not_judged": 3, "skipped": 3}
 _HANDLE_TITLES = {
     "fd": "File descriptors",
     "thread": "Threads",
@@ -54,8 +68,10 @@ tr.error td:first-child { box-shadow: inset 3px 0 0 var(--warn); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px;
   overflow-wrap: anywhere; }
-/* With many measure columns the table would squeeze test ids to one letter a line. */
-table.summary td:first-child { min-width: 22em; max-width: 36em; }
+/* With many measure columns the table would squeeze test ids to one letter a line; ids break at
+   ::, / and [ (<wbr>), so a narrower column still reads, and every measure fits 1400 px. */
+table.summary td:first-child { min-width: 14em; max-width: 24em; }
+table.summary th, table.summary td { padding: 6px 6px; }
 .wrap { overflow-x: auto; }
 .top { color: var(--muted); font-size: 12px; margin-top: 2px; }
 .badge { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; font-weight: 600;
@@ -113,6 +129,17 @@ def _page(title: str, header_sub: str, body: str) -> str:
     )
 
 
+def _breakable(test_id: str) -> str:
+    """``test_id`` escaped, with break opportunities after ``::``, ``/`` and before ``[``."""
+    text = escape(test_id)
+    text = text.replace("::", "::<wbr>").replace("/", "/<wbr>")
+    return text.replace("[", "<wbr>[")
+
+
+#: The line pytest-xdist puts before a worker's failure text: not part of the message.
+_XDIST_HEADER = re.compile(r"^\[gw\d+\] \S+ -- Python .*$\n?", re.MULTILINE)
+
+
 def _badge(text: str) -> str:
     return f'<span class="badge b-{escape(text)}">{escape(text)}</span>'
 
@@ -139,7 +166,7 @@ def _probe_columns(tests: Sequence[TestRecord]) -> list[tuple[str, str]]:
     return list(seen.items())
 
 
-def _measure_cell(result: CheckResult | None, probe: str) -> str:
+def _measure_cell(result: CheckResult | None, probe: str, *, compact: bool = False) -> str:
     if result is None:
         return '<td class="measure muted">–</td>'
     try:
@@ -149,6 +176,9 @@ def _measure_cell(result: CheckResult | None, probe: str) -> str:
     if finding.verdict is Verdict.UNAVAILABLE:
         return f'<td class="measure muted" title="{escape(finding.note)}">unavailable</td>'
     cls = " bad" if finding.leaking else ""
+    if compact:
+        rate = escape(_rate(finding.growth_per_iteration, finding.unit))
+        return f'<td class="measure"><span class="v">{rate}</span></td>'
     tip = escape(finding.describe(), quote=True)
     series = _series_for(result, probe)
     spark = sparkline(series, finding) if series is not None else ""
@@ -162,39 +192,32 @@ def render_index(results: RunResults, pages: Mapping[str, str]) -> str:
     """The summary page; ``pages`` maps a test id to its detail page (relative href)."""
     tests = order_tests(results.tests)
     counts = {k: sum(1 for t in tests if t.outcome == k) for k in _OUTCOME_ORDER}
-    cards = [
-        f'<div class="card"><div class="n">{len(tests)}</div><div class="l">leak tests</div></div>'
-    ]
-    for key in ("leaking", "error", "passed", "skipped"):
+    cards = [f'<div class="card"><div class="n">{len(tests)}</div><div class="l">leak tests</div></div>']
+    for key in ("leaking", "error", "not_repeatable", "passed", "not_judged", "skipped"):
         if counts[key] or key in ("leaking", "passed"):
             cards.append(
-                f'<div class="card"><div class="n">{counts[key]}</div>'
-                f'<div class="l">{_badge(key)}</div></div>'
+                f'<div class="card"><div class="n">{counts[key]}</div><div class="l">{_badge(key)}</div></div>'
             )
     columns = _probe_columns(tests)
-    head = "".join(
-        f'<th>{escape(title)}<br><span class="muted">growth/iteration</span></th>'
-        for _, title in columns
-    )
+    head = "".join(f'<th>{escape(title)}<br><span class="muted">growth/iteration</span></th>' for _, title in columns)
+    # A suite of thousands: clean tests get plain rows (no sparkline, no tooltip) so the page stays light.
+    compact = len(tests) > COMPACT_OVER
     rows = []
     for t in tests:
         result = t.result
+        plain = compact and t.outcome == "passed"
         top = ""
         if result is not None and result.attribution is not None and result.attribution.sites:
             site = result.attribution.sites[0]
-            top = f'<div class="top">top site: {escape(site.location)}</div>'
+            top = f'<div class="top">top site: {escape(site.where)}</div>'
         elif result is None and t.message:
             top = f'<div class="top">{escape(t.message.splitlines()[0][:200])}</div>'
         href = pages.get(t.id)
-        name = escape(t.id)
-        link = (
-            f'<a class="id" href="{escape(href)}">{name}</a>'
-            if href
-            else f'<span class="id">{name}</span>'
-        )
-        cells = "".join(_measure_cell(result, probe) for probe, _ in columns)
+        name = _breakable(t.id)
+        link = f'<a class="id" href="{escape(href)}">{name}</a>' if href else f'<span class="id">{name}</span>'
+        cells = "".join(_measure_cell(result, probe, compact=plain) for probe, _ in columns)
         iters = f"{result.iterations} (+{result.warmup})" if result is not None else "–"
-        handles = str(len(result.handles)) if result is not None else "–"
+        handles = str(handle_count(result.handles)) if result is not None else "–"
         duration = f"{result.duration:.2f} s" if result is not None else "–"
         rows.append(
             f'<tr class="{escape(t.outcome)}"><td>{link}{top}</td><td>{_badge(t.outcome)}</td>'
@@ -211,22 +234,31 @@ def render_index(results: RunResults, pages: Mapping[str, str]) -> str:
         '<p class="muted">Failing tests first. Each measure shows its robust growth per iteration '
         "over the measured iterations and a sparkline of its readings; red means it grows without "
         'bound beyond its limit. Raw data: <a href="results.json">results.json</a>.</p>'
+        + (
+            f'<p class="muted">{len(tests)} tests: passed ones are listed without sparklines; '
+            "each one's page has its charts.</p>"
+            if compact
+            else ""
+        )
     )
     return _page("leakcheck report", sub, body)
 
 
 def _findings_table(result: CheckResult) -> str:
     rows = []
-    for f in sorted(
-        result.findings, key=lambda f: (not f.leaking, f.verdict is Verdict.UNAVAILABLE)
-    ):
+    for f in sorted(result.findings, key=lambda f: (not f.leaking, f.verdict is Verdict.UNAVAILABLE)):
         evidence = escape(f.evidence.describe(f.unit)) if f.evidence is not None else ""
         note = f'<br><span class="muted">{escape(f.note)}</span>' if f.note else ""
         unavailable = f.verdict is Verdict.UNAVAILABLE
         growth = "–" if unavailable else escape(_rate(f.growth_per_iteration, f.unit))
+        badge = (
+            '<span class="badge b-inconclusive">within limit</span>'
+            if f.rising_within_limit
+            else _badge(f.verdict.value)
+        )
         rows.append(
             f'<tr><td>{escape(f.title)}<br><span class="muted id">{escape(f.probe)}</span></td>'
-            f"<td>{_badge(f.verdict.value)}</td>"
+            f"<td>{badge}</td>"
             f'<td class="num">{growth}</td>'
             f'<td class="num">{escape(_rate(f.limit, f.unit))}</td><td>{evidence}{note}</td></tr>'
         )
@@ -239,9 +271,7 @@ def _findings_table(result: CheckResult) -> str:
 def _charts(result: CheckResult) -> str:
     boxes = []
     findings = {f.probe: f for f in result.findings}
-    ordered = sorted(
-        result.samples, key=lambda s: not (findings.get(s.probe) and findings[s.probe].leaking)
-    )
+    ordered = sorted(result.samples, key=lambda s: not (findings.get(s.probe) and findings[s.probe].leaking))
     for series in ordered:
         finding = findings.get(series.probe)
         title = finding.title if finding is not None else series.probe
@@ -253,19 +283,17 @@ def _charts(result: CheckResult) -> str:
             '<div class="legend"><span>— readings</span><span style="color:#8250df">- - fitted slope</span>'
             "<span>··· limit</span></div></div>"
         )
-    return (
-        f'<div class="charts">{"".join(boxes)}</div>'
-        if boxes
-        else '<p class="muted">No samples.</p>'
-    )
+    return f'<div class="charts">{"".join(boxes)}</div>' if boxes else '<p class="muted">No samples.</p>'
 
 
 def _handles(handles: Sequence[LeakedHandle]) -> str:
+    """One entry per kind, creation site and pattern, with its count; the stack once per entry."""
     out = []
-    kinds = list(dict.fromkeys(h.kind for h in handles))
+    groups = group_handles(handles)
+    kinds = list(dict.fromkeys(h.kind for h in groups))
     for kind in kinds:
         items = []
-        for h in handles:
+        for h in groups:
             if h.kind != kind:
                 continue
             stack = (
@@ -273,11 +301,50 @@ def _handles(handles: Sequence[LeakedHandle]) -> str:
                 if h.stack
                 else ""
             )
-            items.append(f'<li><span class="id">{escape(h.description)}</span>{stack}</li>')
-        out.append(
-            f"<h3>{escape(_HANDLE_TITLES.get(kind, kind))} ({len(items)})</h3><ul>{''.join(items)}</ul>"
-        )
+            count = f"<b>{h.count} \u00d7</b> " if h.count > 1 else ""
+            origin = (
+                f' <span class="muted">started at</span> <span class="id">{escape(h.origin)}</span>' if h.origin else ""
+            )
+            items.append(f'<li>{count}<span class="id">{escape(h.description)}</span>{origin}{stack}</li>')
+        total = handle_count([h for h in groups if h.kind == kind])
+        out.append(f"<h3>{escape(_HANDLE_TITLES.get(kind, kind))} ({total})</h3><ul>{''.join(items)}</ul>")
     return "".join(out)
+
+
+def _unclosed(result: CheckResult) -> str:
+    items = []
+    for u in result.unclosed:
+        tb = (
+            f"<details><summary>allocated at</summary><pre>{escape(chr(10).join(u.traceback))}</pre></details>"
+            if u.traceback
+            else ""
+        )
+        items.append(
+            f'<li><span class="id">{escape(u.describe())}</span> <span class="muted">{escape(u.source)}</span>{tb}</li>'
+        )
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def _retention(retention: Retention) -> str:
+    parts = []
+    if retention.types:
+        items = "".join(f'<li><span class="id">{escape(t.describe())}</span></li>' for t in retention.types)
+        parts.append(f"<h3>Object types growing in step with the iterations</h3><ul>{items}</ul>")
+    if retention.chains:
+        items = "".join(
+            (
+                f'<li><span class="id">{escape(c.describe())}</span> <span '
+                f'class="muted">({escape(c.root_kind)})</span></li>'
+            )
+            for c in retention.chains
+        )
+        parts.append(f"<h3>Kept alive by</h3><ul>{items}</ul>")
+    if retention.unheld:
+        parts.append(f"<p><b>{escape(retention.unheld)}</b></p>")
+    if retention.notes:
+        parts.append('<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in retention.notes) + "</ul>")
+    parts.append(f'<p class="muted">Census and chains took {retention.seconds:.2f} s.</p>')
+    return "".join(parts)
 
 
 def _sites(result: CheckResult, flamegraph_href: str | None) -> str:
@@ -290,30 +357,30 @@ def _sites(result: CheckResult, flamegraph_href: str | None) -> str:
             f'<a class="flame" href="{escape(flamegraph_href)}">Open the memray flamegraph of '
             "the allocations that leaked during the window</a>"
         )
-    for source, title in (
-        ("tracemalloc", "Growing Python allocation sites (tracemalloc)"),
-        ("memray", "Leaked native and Python allocations (memray)"),
-    ):
-        sites = [s for s in attribution.sites if s.source == source]
-        if not sites:
-            continue
+    groups = site_groups(attribution.sites)
+    if groups:
         rows = []
-        for s in sites:
-            tb = escape("\n".join(s.traceback))
+        for s, tools in groups:
+            tb = [t for i, t in enumerate(s.traceback) if i == 0 or t != s.traceback[i - 1]]
+            via = f'<br><span class="muted">via</span> <span class="id">{escape(s.via)}</span>' if s.via else ""
+            seen = ", ".join(escape(TOOL_LABELS.get(t, t)) for t in tools)
             rows.append(
-                f'<tr><td><span class="id">{escape(s.location)}</span>'
-                f"<details><summary>traceback</summary><pre>{tb}</pre></details></td>"
+                f'<tr><td><span class="id">{escape(s.location)}</span>{via}'
+                f"<details><summary>traceback</summary><pre>{escape(chr(10).join(tb))}</pre></details></td>"
+                f"<td>{seen}</td>"
                 f'<td class="num">{escape(format_quantity(s.bytes_per_iteration, "B"))}</td>'
                 f'<td class="num">{s.blocks_per_iteration:.1f}</td>'
                 f'<td class="num">{s.correlation:.2f}</td></tr>'
             )
         parts.append(
-            f"<h3>{escape(title)}</h3><table><thead><tr><th>Location (innermost user frame)</th>"
-            "<th>Bytes/iteration</th><th>Blocks/iteration</th><th>Tracks iterations</th></tr>"
+            "<h3>Growing allocation sites</h3><table><thead><tr><th>Location (innermost frame of your code)</th>"
+            "<th>Seen by</th><th>Bytes/iteration</th><th>Blocks/iteration</th><th>Tracks iterations</th></tr>"
             f"</thead><tbody>{''.join(rows)}</tbody></table>"
         )
-    if not attribution.sites:
+    else:
         parts.append("<p>No allocation site grew in step with the iterations.</p>")
+    if attribution.retention is not None:
+        parts.append(_retention(attribution.retention))
     if attribution.notes:
         notes = "".join(f"<li>{escape(n)}</li>" for n in attribution.notes)
         parts.append(f'<ul class="notes">{notes}</ul>')
@@ -328,7 +395,8 @@ def render_test_page(record: TestRecord, flamegraph_href: str | None) -> str:
         body.append(f' <span class="muted">worker {escape(record.worker)}</span>')
     body.append("</p>")
     if record.message:
-        body.append(f'<pre class="message">{escape(record.message)}</pre>')
+        message = _XDIST_HEADER.sub("", record.message)
+        body.append(f'<pre class="message">{escape(message)}</pre>')
     if result is not None:
         body.append(
             f'<p class="muted">{result.iterations} measured iterations after {result.warmup} '
@@ -337,20 +405,15 @@ def render_test_page(record: TestRecord, flamegraph_href: str | None) -> str:
         body.append("<h2>Measures</h2>" + _findings_table(result))
         body.append("<h2>Over the iterations</h2>" + _charts(result))
         if result.handles:
-            body.append("<h2>Left behind after teardown</h2>" + _handles(result.handles))
+            body.append("<h2>Left behind</h2>" + _handles(result.handles))
+        if result.unclosed:
+            body.append("<h2>Closed by the garbage collector, not by the code</h2>" + _unclosed(result))
         body.append("<h2>Where it grows</h2>" + _sites(result, flamegraph_href))
         if result.notes:
             body.append(
-                '<h2>Notes</h2><ul class="notes">'
-                + "".join(f"<li>{escape(n)}</li>" for n in result.notes)
-                + "</ul>"
+                '<h2>Notes</h2><ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in result.notes) + "</ul>"
             )
     if record.extra:
         extra = json.dumps(dict(record.extra), indent=1, default=str)
         body.append(f"<h2>More</h2><pre>{escape(extra)}</pre>")
     return _page(record.id, "leakcheck · test detail", "".join(body))
-
-
-def finding_of(result: CheckResult, probe: str) -> Finding | None:
-    """The finding for ``probe`` or ``None``."""
-    return next((f for f in result.findings if f.probe == probe), None)

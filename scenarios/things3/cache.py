@@ -106,18 +106,14 @@ class QueryCache:
     @property
     def stats(self) -> CacheStats:
         """Hit, miss, eviction and expiration counts, and the number of entries."""
-        return CacheStats(
-            self._hits, self._misses, self._evictions, self._expirations, len(self._entries)
-        )
+        return CacheStats(self._hits, self._misses, self._evictions, self._expirations, len(self._entries))
 
     @property
     def warming(self) -> bool:
         """Whether a warming task started by this cache is still running."""
         return self._warmer is not None and not self._warmer.done()
 
-    async def get(
-        self, query: Callable[..., Awaitable[T]], *args: Hashable, **kwargs: Hashable
-    ) -> T:
+    async def get(self, query: Callable[..., Awaitable[T]], *args: Hashable, **kwargs: Hashable) -> T:
         """Return ``await query(pool, *args, **kwargs)``, from the cache while fresh.
 
         Two concurrent misses for one key both run the query; the later result
@@ -137,9 +133,7 @@ class QueryCache:
         self._misses += 1
         return await self._run_and_store(key, query, args, kwargs)
 
-    async def refresh(
-        self, query: Callable[..., Awaitable[T]], *args: Hashable, **kwargs: Hashable
-    ) -> T:
+    async def refresh(self, query: Callable[..., Awaitable[T]], *args: Hashable, **kwargs: Hashable) -> T:
         """Run the query now and cache its result, fresh or not."""
         if self._closed:
             raise CacheClosed("QueryCache.refresh() after close(); create a new cache")

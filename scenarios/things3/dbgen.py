@@ -41,30 +41,98 @@ _UUID_ALPHABET: Final = string.ascii_letters + string.digits
 
 _AREAS: Final = ("Work", "Personal", "Home", "Health", "Finance", "Family", "Learning", "Travel")
 _TAGS: Final = (
-    ("Errand", "e"), ("Home", "h"), ("Office", "o"), ("Phone", "p"), ("Email", None),
-    ("Waiting", "w"), ("Important", "i"), ("Low energy", None), ("15 min", None),
-    ("1 hour", None), ("Deep work", "d"), ("Weekend", None), ("Someday", None),
-    ("Research", None), ("Anna", None), ("Tom", None),
+    ("Errand", "e"),
+    ("Home", "h"),
+    ("Office", "o"),
+    ("Phone", "p"),
+    ("Email", None),
+    ("Waiting", "w"),
+    ("Important", "i"),
+    ("Low energy", None),
+    ("15 min", None),
+    ("1 hour", None),
+    ("Deep work", "d"),
+    ("Weekend", None),
+    ("Someday", None),
+    ("Research", None),
+    ("Anna", None),
+    ("Tom", None),
 )
 # Tags nested under another tag (Things 3 allows a tag hierarchy): child -> parent.
 _TAG_PARENTS: Final = {"15 min": "Low energy", "1 hour": "Deep work", "Anna": "Waiting", "Tom": "Waiting"}
 
 _VERBS: Final = (
-    "Call", "Email", "Book", "Buy", "Draft", "Review", "Fix", "Plan", "Schedule", "Renew",
-    "Clean", "Update", "Pay", "Prepare", "Send", "Read", "Write", "Organise", "Order",
-    "Return", "Pick up", "Submit", "Research", "Back up", "Sort out", "Follow up on",
+    "Call",
+    "Email",
+    "Book",
+    "Buy",
+    "Draft",
+    "Review",
+    "Fix",
+    "Plan",
+    "Schedule",
+    "Renew",
+    "Clean",
+    "Update",
+    "Pay",
+    "Prepare",
+    "Send",
+    "Read",
+    "Write",
+    "Organise",
+    "Order",
+    "Return",
+    "Pick up",
+    "Submit",
+    "Research",
+    "Back up",
+    "Sort out",
+    "Follow up on",
 )
 _OBJECTS: Final = (
-    "the dentist", "quarterly report", "car insurance", "team offsite", "passport",
-    "birthday present for Anna", "gym membership", "tax return", "kitchen tap",
-    "flight to Lisbon", "budget spreadsheet", "photos from the trip", "invoice #{n}",
-    "pull request #{n}", "library books", "garden hose", "meeting notes", "slides for Monday",
-    "bike tyres", "landlord", "electricity bill", "recipe for Sunday", "conference talk",
-    "old laptop", "wedding RSVP", "doctor's appointment", "newsletter", "backup drive",
+    "the dentist",
+    "quarterly report",
+    "car insurance",
+    "team offsite",
+    "passport",
+    "birthday present for Anna",
+    "gym membership",
+    "tax return",
+    "kitchen tap",
+    "flight to Lisbon",
+    "budget spreadsheet",
+    "photos from the trip",
+    "invoice #{n}",
+    "pull request #{n}",
+    "library books",
+    "garden hose",
+    "meeting notes",
+    "slides for Monday",
+    "bike tyres",
+    "landlord",
+    "electricity bill",
+    "recipe for Sunday",
+    "conference talk",
+    "old laptop",
+    "wedding RSVP",
+    "doctor's appointment",
+    "newsletter",
+    "backup drive",
 )
 _QUALIFIERS: Final = (
-    "", "", "", "", "before Friday", "with Tom", "for Mum", "again", "this week",
-    "(urgent)", "if it rains", "after lunch", "on the way home",
+    "",
+    "",
+    "",
+    "",
+    "before Friday",
+    "with Tom",
+    "for Mum",
+    "again",
+    "this week",
+    "(urgent)",
+    "if it rains",
+    "after lunch",
+    "on the way home",
 )
 _NOTE_SENTENCES: Final = (
     "Check the email thread from last week first.",
@@ -79,19 +147,51 @@ _NOTE_SENTENCES: Final = (
     "Tom said he'd help with the heavy bits.",
 )
 _PROJECTS: Final = (
-    "Launch the new website", "Move to Berlin", "Renovate the bathroom", "Plan the summer holiday",
-    "Learn Spanish", "Clear out the garage", "Q3 roadmap", "Anna's birthday party",
-    "Start a book club", "New kitchen", "Run a half marathon", "Switch energy supplier",
+    "Launch the new website",
+    "Move to Berlin",
+    "Renovate the bathroom",
+    "Plan the summer holiday",
+    "Learn Spanish",
+    "Clear out the garage",
+    "Q3 roadmap",
+    "Anna's birthday party",
+    "Start a book club",
+    "New kitchen",
+    "Run a half marathon",
+    "Switch energy supplier",
 )
 _HEADINGS: Final = ("Backlog", "Research", "Next steps", "Phase 1", "Phase 2", "Waiting for")
 _CHECKLIST: Final = (
-    "Find the paperwork", "Call ahead", "Print two copies", "Sign", "Pay the fee",
-    "Pack charger", "Confirm time", "Bring ID", "Write summary", "Send to Tom",
+    "Find the paperwork",
+    "Call ahead",
+    "Print two copies",
+    "Sign",
+    "Pay the fee",
+    "Pack charger",
+    "Confirm time",
+    "Bring ID",
+    "Write summary",
+    "Send to Tom",
 )
 
 _TaskRow = tuple[
-    str, str, str, int, int, int, int, Optional[int], Optional[int], Optional[float],
-    float, float, Optional[str], Optional[str], Optional[str], int, int,
+    str,
+    str,
+    str,
+    int,
+    int,
+    int,
+    int,
+    Optional[int],
+    Optional[int],
+    Optional[float],
+    float,
+    float,
+    Optional[str],
+    Optional[str],
+    Optional[str],
+    int,
+    int,
 ]
 
 
@@ -129,9 +229,7 @@ def generate(
             conn.executemany("INSERT INTO TMTag VALUES (?, ?, ?, ?, ?)", rows.tags)
             conn.executemany(f"INSERT INTO TMTask VALUES ({', '.join('?' * 17)})", rows.tasks)
             conn.executemany("INSERT INTO TMTaskTag VALUES (?, ?)", rows.task_tags)
-            conn.executemany(
-                "INSERT INTO TMChecklistItem VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows.checklist
-            )
+            conn.executemany("INSERT INTO TMChecklistItem VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows.checklist)
         conn.executescript(INDEXES)
         conn.execute("ANALYZE")
     return path
@@ -189,8 +287,7 @@ class _Generator:
     def build(self, tasks: int) -> _Rows:
         areas = [self.uuid() for _ in _AREAS]
         self.rows.areas = [
-            (uuid, title, int(i < len(_AREAS) - 1), i)
-            for i, (uuid, title) in enumerate(zip(areas, _AREAS))
+            (uuid, title, int(i < len(_AREAS) - 1), i) for i, (uuid, title) in enumerate(zip(areas, _AREAS))
         ]
         tag_ids = {title: self.uuid() for title, _ in _TAGS}
         self.rows.tags = [
@@ -229,18 +326,52 @@ class _Generator:
         stop = rng.uniform(created, self.now) if status else None
         deadline = self.date(-10, 120) if rng.random() < 0.2 else None
         area = rng.choice(areas) if rng.random() < 0.8 else None
-        self.rows.tasks.append((
-            uuid, title, self.notes(), TaskType.PROJECT, status, 0, Start.ANYTIME, None,
-            deadline, stop, created, stop or created, None, area, None, 0, index,
-        ))
+        self.rows.tasks.append(
+            (
+                uuid,
+                title,
+                self.notes(),
+                TaskType.PROJECT,
+                status,
+                0,
+                Start.ANYTIME,
+                None,
+                deadline,
+                stop,
+                created,
+                stop or created,
+                None,
+                area,
+                None,
+                0,
+                index,
+            )
+        )
         return uuid
 
     def heading(self, index: int, projects: Sequence[str]) -> tuple[str, str]:
         uuid, created, project = self.uuid(), self.created(), self.rng.choice(projects)
-        self.rows.tasks.append((
-            uuid, self.rng.choice(_HEADINGS), "", TaskType.HEADING, Status.OPEN, 0,
-            Start.ANYTIME, None, None, None, created, created, project, None, None, 0, index,
-        ))
+        self.rows.tasks.append(
+            (
+                uuid,
+                self.rng.choice(_HEADINGS),
+                "",
+                TaskType.HEADING,
+                Status.OPEN,
+                0,
+                Start.ANYTIME,
+                None,
+                None,
+                None,
+                created,
+                created,
+                project,
+                None,
+                None,
+                0,
+                index,
+            )
+        )
         return uuid, project
 
     def todo(
@@ -291,17 +422,42 @@ class _Generator:
         deadline = self.date(-20, 90) if rng.random() < 0.08 else None
         trashed = int(rng.random() < 0.02)
         modified = rng.uniform(created, stop or self.now)
-        self.rows.tasks.append((
-            uuid, self.title(), self.notes(), TaskType.TODO, status, trashed, start, start_date,
-            deadline, stop, created, modified, project, area, heading, today_index, index,
-        ))
+        self.rows.tasks.append(
+            (
+                uuid,
+                self.title(),
+                self.notes(),
+                TaskType.TODO,
+                status,
+                trashed,
+                start,
+                start_date,
+                deadline,
+                stop,
+                created,
+                modified,
+                project,
+                area,
+                heading,
+                today_index,
+                index,
+            )
+        )
         if rng.random() < 0.30:
             self.rows.task_tags.extend((uuid, tag) for tag in rng.sample(tags, rng.randint(1, 3)))
         if rng.random() < 0.10:
             for position, item in enumerate(rng.sample(_CHECKLIST, rng.randint(2, 6))):
                 done = rng.random() < 0.4
                 item_stop = rng.uniform(created, self.now) if done else None
-                self.rows.checklist.append((
-                    self.uuid(), item, Status.COMPLETED if done else Status.OPEN, item_stop,
-                    position, uuid, created, item_stop or created,
-                ))
+                self.rows.checklist.append(
+                    (
+                        self.uuid(),
+                        item,
+                        Status.COMPLETED if done else Status.OPEN,
+                        item_stop,
+                        position,
+                        uuid,
+                        created,
+                        item_stop or created,
+                    )
+                )

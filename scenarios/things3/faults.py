@@ -38,24 +38,12 @@ CATALOGUE: Final[Mapping[str, str]] = {
         "Pool.acquire() never releases a connection whose block raised: it stays checked"
         " out for ever, with its worker thread and file descriptor"
     ),
-    "unclosed_cursor": (
-        "queries keep every cursor in a module-level list and never close it"
-    ),
-    "unbounded_cache": (
-        "QueryCache puts a per-call value in its keys and ignores max_entries"
-    ),
-    "temp_db_not_deleted": (
-        "temp_database() leaves the database, its WAL/SHM files and its directory behind"
-    ),
-    "close_forgets_idle": (
-        "Pool.close() closes only checked-out connections; idle ones stay open"
-    ),
-    "warmer_never_stopped": (
-        "QueryCache.close() drops its warming task instead of cancelling it"
-    ),
-    "dropped_poll_task": (
-        "Pool.watch_for_changes() drops its polling task, so Pool.close() never cancels it"
-    ),
+    "unclosed_cursor": ("queries keep every cursor in a module-level list and never close it"),
+    "unbounded_cache": ("QueryCache puts a per-call value in its keys and ignores max_entries"),
+    "temp_db_not_deleted": ("temp_database() leaves the database, its WAL/SHM files and its directory behind"),
+    "close_forgets_idle": ("Pool.close() closes only checked-out connections; idle ones stay open"),
+    "warmer_never_stopped": ("QueryCache.close() drops its warming task instead of cancelling it"),
+    "dropped_poll_task": ("Pool.watch_for_changes() drops its polling task, so Pool.close() never cancels it"),
 }
 
 # Nesting counts rather than a set, so overlapping inject() blocks for the same

@@ -53,8 +53,25 @@ class Task:
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Task:
         """Decode a row selected with ``queries.TASK_COLUMNS``."""
-        (uuid, title, notes, type_, status, start, start_date, deadline, stop, created,
-         modified, project, area, heading, today_index, index, tags) = row
+        (
+            uuid,
+            title,
+            notes,
+            type_,
+            status,
+            start,
+            start_date,
+            deadline,
+            stop,
+            created,
+            modified,
+            project,
+            area,
+            heading,
+            today_index,
+            index,
+            tags,
+        ) = row
         return cls(
             uuid=uuid,
             title=title,

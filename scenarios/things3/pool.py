@@ -76,8 +76,9 @@ class Pool:
         health_check: bool = True,
     ) -> None:
         if not 0 <= min_size <= max_size or max_size < 1:
-            raise ValueError(f"need 0 <= min_size <= max_size and max_size >= 1, got"
-                             f" min_size={min_size}, max_size={max_size}")
+            raise ValueError(
+                f"need 0 <= min_size <= max_size and max_size >= 1, got min_size={min_size}, max_size={max_size}"
+            )
         if acquire_timeout <= 0 or idle_timeout < 0:
             raise ValueError("acquire_timeout must be > 0 and idle_timeout >= 0")
         self.path = Path(path)
@@ -94,6 +95,8 @@ class Pool:
         self._opening = 0
         self._waiters: collections.deque[asyncio.Future[_Handoff]] = collections.deque()
         self._background: set[asyncio.Task[None]] = set()
+        #: closes of pruned connections, shielded from the pruner's cancellation; close() waits for them
+        self._pruned_closing: set[asyncio.Future[None]] = set()
         self._closing = asyncio.Event()
         self._closed = asyncio.Event()
         self._drained = asyncio.Event()
@@ -114,8 +117,12 @@ class Pool:
         if not Path(path).is_file():
             raise FileNotFoundError(f"no database at {path}")
         pool = cls(
-            path, min_size=min_size, max_size=max_size, acquire_timeout=acquire_timeout,
-            idle_timeout=idle_timeout, health_check=health_check,
+            path,
+            min_size=min_size,
+            max_size=max_size,
+            acquire_timeout=acquire_timeout,
+            idle_timeout=idle_timeout,
+            health_check=health_check,
         )
         try:
             for _ in range(min_size):
@@ -195,10 +202,19 @@ class Pool:
         expired = []
         while self._idle and self.size > self.min_size and now - self._idle[0].since >= max_idle:
             expired.append(self._idle.popleft().conn)
+        if expired:
+            # Off the idle list already, so no one else would close them: a pruner
+            # cancelled mid-close (by close()) must not leave them open, each with its thread.
+            closing = asyncio.ensure_future(self._close_pruned(expired))
+            self._pruned_closing.add(closing)
+            closing.add_done_callback(self._pruned_closing.discard)
+            await asyncio.shield(closing)
+        return len(expired)
+
+    async def _close_pruned(self, expired: list[aiosqlite.Connection]) -> None:
         for conn in expired:
             await _close_quietly(conn)
             self._hand_off(None)
-        return len(expired)
 
     def watch_for_changes(self, on_change: ChangeCallback, *, interval: float = 1.0) -> None:
         """Call ``on_change`` whenever the database changes on disk, until the pool closes.
@@ -239,12 +255,17 @@ class Pool:
                 if not waiter.done():
                     waiter.set_exception(PoolClosed(self.path))
             await _cancel_all(self._background)
+            await asyncio.gather(*self._pruned_closing, return_exceptions=True)
             if self._in_use:
                 try:
                     await asyncio.wait_for(self._drained.wait(), timeout)
                 except asyncio.TimeoutError:
-                    _log.warning("%s: closing %d connection(s) still checked out after %g s",
-                                 self.path.name, len(self._in_use), timeout)
+                    _log.warning(
+                        "%s: closing %d connection(s) still checked out after %g s",
+                        self.path.name,
+                        len(self._in_use),
+                        timeout,
+                    )
         finally:
             to_close = list(self._in_use)
             self._in_use.clear()
@@ -299,8 +320,7 @@ class Pool:
             if healthy:
                 self._release(conn)
             else:
-                _log.info("%s: replacing a connection that failed its health check",
-                          self.path.name)
+                _log.info("%s: replacing a connection that failed its health check", self.path.name)
                 self._in_use.discard(conn)
                 _, cancelled_closing = await _uninterrupted(_close_quietly(conn))
                 cancelled = cancelled or cancelled_closing

@@ -244,9 +244,7 @@ async def _connected(source: Source) -> AsyncIterator[aiosqlite.Connection]:
         yield source
 
 
-async def _fetch(
-    source: Source, sql: str, params: Sequence[Any] | dict[str, Any] = ()
-) -> list[Any]:
+async def _fetch(source: Source, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
     async with _connected(source) as conn:
         cursor = await conn.execute(sql, params)
         try:

@@ -146,7 +146,15 @@ def big_buffer() -> Trap:
 CLEAN: dict[str, Callable[[], Trap]] = {
     f.__name__: f
     for f in (
-        lazy_init, lru_plateau, re_cache, gc_cycles, sawtooth, bounded_ring,
-        long_fill, thread_pool, sqlite_disk, big_buffer,
+        lazy_init,
+        lru_plateau,
+        re_cache,
+        gc_cycles,
+        sawtooth,
+        bounded_ring,
+        long_fill,
+        thread_pool,
+        sqlite_disk,
+        big_buffer,
     )
 }

@@ -6,6 +6,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -82,9 +83,7 @@ def malloc_64() -> Trap:
 def open_file() -> Trap:
     keep: list[Any] = []
     CLOSE.append(keep)
-    return Trap(
-        "open_file", lambda: keep.append(open(os.devnull, "rb")), measure="fds", handle_kind="fd"
-    )
+    return Trap("open_file", lambda: keep.append(open(os.devnull, "rb")), measure="fds", handle_kind="fd")
 
 
 def kept_socket() -> Trap:
@@ -136,13 +135,27 @@ def zombie_child() -> Trap:
         pass  # never wait: that is the leak
 
     REAP.append(keep)
-    return Trap("zombie_child", step, teardown=teardown, measure="children", handle_kind="child",
-                options={"iterations": 30, "warmup": 3})
+    return Trap(
+        "zombie_child",
+        step,
+        teardown=teardown,
+        measure="children",
+        handle_kind="child",
+        options={"iterations": 30, "warmup": 3},
+    )
+
+
+#: Each temp-file trap's own folder: under pytest-xdist another worker's cleanup must not
+#: delete this one's files while it is being checked (it would then see no files left).
+TRAP_DIRS: list[str] = []
 
 
 def temp_file() -> Trap:
+    folder = tempfile.mkdtemp(prefix="leakcheck-trap-dir-")
+    TRAP_DIRS.append(folder)
+
     def step() -> None:
-        fd, _ = tempfile.mkstemp(prefix="leakcheck-trap-")
+        fd, _ = tempfile.mkstemp(prefix="leakcheck-trap-", dir=folder)
         os.close(fd)
 
     return Trap("temp_file", step, measure="files", handle_kind="file")
@@ -170,18 +183,24 @@ def release_all() -> None:
         for h in handles:
             h.close()
     CLOSE.clear()
-    for name in os.listdir(tempfile.gettempdir()):
-        if name.startswith("leakcheck-trap-"):
-            try:
-                os.unlink(os.path.join(tempfile.gettempdir(), name))
-            except OSError:
-                pass
+    for folder in TRAP_DIRS:
+        shutil.rmtree(folder, ignore_errors=True)
+    TRAP_DIRS.clear()
 
 
 LEAKS: dict[str, Callable[[], Trap]] = {
     f.__name__: f
     for f in (
-        bytes_100, small_int, kib_10, dict_cache, malloc_64, open_file, kept_socket,
-        blocked_thread, pending_task, zombie_child, temp_file,
+        bytes_100,
+        small_int,
+        kib_10,
+        dict_cache,
+        malloc_64,
+        open_file,
+        kept_socket,
+        blocked_thread,
+        pending_task,
+        zombie_child,
+        temp_file,
     )
 }

@@ -1,0 +1,50 @@
+"""``leakcheck run``: the pytest leak suite, ``pytest -m leak`` over ``scenarios/`` by default."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from .base import CommandError
+
+__all__ = ["RunCommand"]
+
+
+class RunCommand:
+    """Run ``python -m pytest -m leak`` with the given arguments; pytest's status passes through."""
+
+    name = "run"
+    help = "Run the pytest leak suite (default: scenarios/); extra args go to pytest"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        """Everything after ``run`` goes to pytest."""
+        parser.add_argument(
+            "pytest_args",
+            nargs=argparse.REMAINDER,
+            help="Arguments for pytest, e.g. -n auto --leak-report=DIR",
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Print the pytest command, run it, return its status."""
+        extra = list(args.pytest_args)
+        if extra and extra[0] == "--":
+            extra = extra[1:]
+        paths = [a for a in extra if not a.startswith("-")]
+        if not paths and not Path("scenarios").is_dir():
+            raise CommandError(
+                f"no scenarios/ folder in {Path.cwd()}; pass the tests to run, "
+                "e.g. 'leakcheck run tests/' (any pytest arguments follow 'run')"
+            )
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            "leak",
+            *([] if paths else ["scenarios/"]),
+            *extra,
+        ]
+        print("+ " + " ".join(command), file=sys.stderr)
+        return subprocess.call(command)

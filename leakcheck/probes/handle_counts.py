@@ -1,0 +1,115 @@
+"""The handle probes: counts of descriptors, threads, tasks, children and files.
+
+Each is a :class:`~leakcheck.probes.base.HandleProbe`; only the count differs.
+Naming the handles themselves (which fd, which thread) is
+:mod:`leakcheck.handles`'s job, done once after teardown, not per sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import Callable
+
+import psutil
+
+from ..handles import RECORDER
+from .base import HandleProbe
+
+__all__ = ["AsyncioTasks", "ChildProcesses", "CreatedFiles", "FileDescriptors", "OSThreads", "PythonThreads"]
+
+
+def _entry_counter(proc_dir: str, psutil_method: str) -> Callable[[], float]:
+    """Count the entries of ``proc_dir`` (Linux); elsewhere ask psutil's ``Process.<psutil_method>()``."""
+    if os.path.isdir(proc_dir):
+        return lambda: float(len(os.listdir(proc_dir)))
+    method = getattr(psutil.Process(), psutil_method)
+    return lambda: float(method())
+
+
+class FileDescriptors(HandleProbe):
+    """Open file descriptors (files, sockets, pipes)."""
+
+    name = "fds"
+    title = "File descriptors"
+    unit = "fds"
+
+    def counter(self) -> Callable[[], float]:
+        return _entry_counter("/proc/self/fd", "num_fds")
+
+
+class PythonThreads(HandleProbe):
+    """Live Python threads (``threading.active_count()``)."""
+
+    name = "threads"
+    title = "Python threads"
+    unit = "threads"
+
+    def counter(self) -> Callable[[], float]:
+        return lambda: float(threading.active_count())
+
+
+class OSThreads(HandleProbe):
+    """Threads of the process as the OS sees them, including ones C code started."""
+
+    name = "os_threads"
+    title = "OS threads"
+    unit = "threads"
+
+    def counter(self) -> Callable[[], float]:
+        return _entry_counter("/proc/self/task", "num_threads")
+
+
+class AsyncioTasks(HandleProbe):
+    """Pending asyncio tasks on the running event loop (async steps only)."""
+
+    name = "tasks"
+    title = "asyncio tasks"
+    unit = "tasks"
+
+    def unavailable(self) -> str | None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return "no running event loop (a sync step)"
+        return None
+
+    def counter(self) -> Callable[[], float]:
+        return lambda: float(len(asyncio.all_tasks()))
+
+
+def _children_from_proc() -> float:
+    count = 0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children", "rb") as fh:
+                count += len(fh.read().split())
+        except OSError:  # the thread ended between listdir and open
+            pass
+    return float(count)
+
+
+class ChildProcesses(HandleProbe):
+    """Direct child processes, zombies (never waited for) included."""
+
+    name = "children"
+    title = "Child processes"
+    unit = "processes"
+
+    def counter(self) -> Callable[[], float]:
+        if os.path.exists(f"/proc/self/task/{threading.get_native_id()}/children"):
+            return _children_from_proc
+        proc = psutil.Process()
+        return lambda: float(len(proc.children()))
+
+
+class CreatedFiles(HandleProbe):
+    """Files and directories created while recording and still on disk (via audit hooks)."""
+
+    name = "files"
+    title = "Files left on disk"
+    unit = "files"
+
+    def counter(self) -> Callable[[], float]:
+        return lambda: float(RECORDER.live_created_count())

@@ -1,0 +1,288 @@
+"""``--leak-all`` over a suite without markers (pytester): leaks, unittest, budgets, exclusions, shards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+INI = """
+[pytest]
+asyncio_mode = auto
+asyncio_default_fixture_loop_scope = function
+leak_attribution = off
+leak_exclude =
+    *::test_excluded_by_pattern
+"""
+
+SUITE = """
+import asyncio
+import time
+import unittest
+
+import pytest
+
+KEEP = []
+COUNTS = {"setUpClass": 0, "setUp": 0, "tearDown": 0}
+
+
+class TestCaseStyle(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        COUNTS["setUpClass"] += 1
+
+    def setUp(self):
+        COUNTS["setUp"] += 1
+        self.scratch = []
+
+    def tearDown(self):
+        COUNTS["tearDown"] += 1
+
+    def test_leaky_method(self):
+        KEEP.append(bytes(4096))
+
+    def test_fresh_setup_each_iteration(self):
+        # Fails on the second iteration unless setUp ran again before it.
+        self.assertEqual(self.scratch, [])
+        self.scratch.append(1)
+
+
+@pytest.mark.parametrize("leaks", [False, True])
+def test_param(leaks):
+    data = bytes(4096)
+    if leaks:
+        KEEP.append(data)
+
+
+@pytest.fixture
+def resource():
+    items = []
+    yield items
+    items.clear()
+
+
+def test_clean_with_fixture(resource):
+    resource.append(object())
+    resource.pop()
+
+
+async def test_async_leak():
+    await asyncio.sleep(0)
+    KEEP.append(bytes(4096))
+
+
+RUNS = []
+
+
+def test_passes_only_once():
+    RUNS.append(1)
+    assert len(RUNS) == 1
+
+
+def test_slow():
+    time.sleep(0.3)
+
+
+def test_scaled():
+    time.sleep(0.004)
+
+
+@pytest.mark.no_leak
+def test_excluded_by_marker():
+    KEEP.append(bytes(4096))
+
+
+def test_excluded_by_pattern():
+    KEEP.append(bytes(4096))
+
+
+@pytest.mark.no_leak
+def test_zz_counts():
+    assert COUNTS["setUpClass"] == 1, COUNTS
+    assert COUNTS["setUp"] == COUNTS["tearDown"] > 40, COUNTS
+"""
+
+
+@pytest.fixture
+def pt(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini(INI)
+    pytester.makepyfile(test_suite=SUITE)
+    return pytester
+
+
+def _outcomes(report: Path) -> dict[str, str]:
+    data = json.loads((report / "results.json").read_text())
+    return {t["id"].split("::", 1)[1]: t["outcome"] for t in data["tests"]}
+
+
+@pytest.mark.slow
+def test_leak_all_flags_exactly_the_leaks(pt: pytest.Pytester) -> None:
+    report = pt.path / "report"
+    result = pt.runpytest_subprocess(
+        "--leak-all", "--leak-budget=1", f"--leak-report={report}", "-p", "asyncio", "-p", "no:randomly"
+    )
+    result.assert_outcomes(passed=9, failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*leakcheck: 9 leak tests, 3 leaking, 1 not repeatable, 1 not judged*",
+            "leaking (3):",
+            "*::TestCaseStyle::test_leaky_method - py_blocks +1.00 blocks/iteration (also *) [[]leak run *, plain *[]]",
+            "not repeatable (1):",
+            "*::test_passes_only_once - passed on iteration 1, failed on iteration 2: AssertionError: assert 2 == 1*",
+            "not judged (1):",
+            "*::test_slow - one call takes * a verdict needs 23 calls, more than the 1.0 s budget*",
+        ]
+    )
+    outcomes = _outcomes(report)
+    assert outcomes == {
+        "TestCaseStyle::test_leaky_method": "leaking",
+        "TestCaseStyle::test_fresh_setup_each_iteration": "passed",
+        "test_param[False]": "passed",
+        "test_param[True]": "leaking",
+        "test_clean_with_fixture": "passed",
+        "test_async_leak": "leaking",
+        "test_passes_only_once": "not_repeatable",
+        "test_slow": "not_judged",
+        "test_scaled": "passed",
+    }
+    data = {t["id"].split("::", 1)[1]: t for t in json.loads((report / "results.json").read_text())["tests"]}
+    # 1 s at >= 4 ms a call: the budget cut the 200 default iterations
+    assert data["test_scaled"]["result"]["iterations"] < 200
+    assert data["test_slow"]["result"] is None and data["test_slow"]["plain_seconds"] >= 0.3
+    assert data["test_param[True]"]["leak_seconds"] > 0 and data["test_param[True]"]["plain_seconds"] > 0
+    assert not list(report.glob(".leakcheck-records-*"))
+
+
+def test_without_the_flag_the_suite_is_plain_pytest(pt: pytest.Pytester) -> None:
+    result = pt.runpytest_subprocess(
+        "-p", "asyncio", "-p", "no:randomly", "--deselect", "test_suite.py::test_zz_counts"
+    )
+    result.assert_outcomes(passed=11)
+    result.stdout.no_fnmatch_line("*leakcheck:*")
+
+
+def test_explicitly_marked_test_that_cannot_repeat_fails_and_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nleak_attribution = off\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        RUNS = []
+
+        @pytest.mark.leak(iterations=20, warmup=2)
+        def test_once():
+            RUNS.append(1)
+            assert len(RUNS) < 3
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*not repeatable: passed on iteration 1, failed on iteration 3: AssertionError*",
+            "*leakcheck: 1 leak tests, 0 leaking, 1 not repeatable*",
+        ]
+    )
+
+
+def test_first_run_failure_is_the_test_s_own_failure(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nleak_attribution = off\n")
+    pytester.makepyfile(
+        """
+        import unittest
+
+        def test_fails():
+            assert 1 == 2
+
+        class T(unittest.TestCase):
+            def test_fails_too(self):
+                self.assertEqual(1, 2)
+        """
+    )
+    result = pytester.runpytest_subprocess("--leak-all")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*assert 1 == 2*", "*AssertionError: 1 != 2*"])
+    result.stdout.no_fnmatch_line("*not repeatable*")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--leak-budget=soon"], "*budget*'soon'*expected seconds per test*"),
+        (["--leak-budget=-1"], "*budget*expected seconds >= 0*"),
+        (["--leak-shard=3/2"], "*shard*'3/2'*expected I/N with 1 <= I <= N*"),
+        (["--leak-shard=1"], "*shard*expected I/N*"),
+    ],
+)
+def test_bad_suite_options_are_one_line_usage_errors(pytester: pytest.Pytester, args: list[str], expected: str) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile("def test_a():\n    pass\n")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([expected])
+    assert "Traceback" not in result.stderr.str()
+
+
+def _ids(result: pytest.RunResult) -> set[str]:
+    return {line.split(" ")[0] for line in result.stdout.lines if "::" in line and " PASSED" in line}
+
+
+def test_shards_split_the_suite_disjointly_and_completely(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
+    pytester.makepyfile("\n".join(f"def test_{i}():\n    pass\n" for i in range(30)))
+    everything = pytester.runpytest("-v", "-p", "no:randomly")
+    shards = [pytester.runpytest("-v", "-p", "no:randomly", f"--leak-shard={i}/3") for i in (1, 2, 3)]
+    seen = [_ids(r) for r in shards]
+    assert all(seen), "each shard of 30 tests should get some"
+    assert sum(len(s) for s in seen) == 30 == len(_ids(everything))
+    assert set().union(*seen) == _ids(everything)
+
+
+@pytest.mark.slow
+def test_leak_all_under_xdist_and_shards_merged_by_leakcheck_report(pt: pytest.Pytester) -> None:
+    whole = pt.path / "whole"
+    result = pt.runpytest_subprocess(
+        "--leak-all",
+        "--leak-budget=1",
+        f"--leak-report={whole}",
+        "-p",
+        "asyncio",
+        "-p",
+        "xdist",
+        "-n",
+        "2",
+        "--deselect",
+        "test_suite.py::test_zz_counts",
+    )
+    result.assert_outcomes(passed=8, failed=3)
+    result.stdout.fnmatch_lines(["*leakcheck: 9 leak tests, 3 leaking, 1 not repeatable, 1 not judged*"])
+    expected = _outcomes(whole)
+    assert len(expected) == 9
+    shards = []
+    for i in (1, 2):
+        out = pt.path / f"shard{i}"
+        pt.runpytest_subprocess(
+            "--leak-all",
+            "--leak-budget=1",
+            f"--leak-report={out}",
+            "-p",
+            "asyncio",
+            f"--leak-shard={i}/2",
+            "--deselect",
+            "test_suite.py::test_zz_counts",
+        )
+        shards.append(out)
+    merged = pt.path / "merged"
+    proc = subprocess.run(
+        [sys.executable, "-m", "leakcheck", "report", str(merged), "--merge", *map(str, shards)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _outcomes(merged) == expected
+    assert "9 leak tests, 3 leaking" in proc.stderr
+    assert (merged / "index.html").is_file()
