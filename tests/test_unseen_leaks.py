@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import subprocess
 import sys
 import warnings
 
@@ -250,3 +251,15 @@ def test_plugin_allow_unclosed_flag(pytester: pytest.Pytester) -> None:
     (pytester.path / "data.txt").write_text("x\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--leak-allow-unclosed=unclosed file*")
     result.assert_outcomes(passed=2)
+
+
+def test_dropped_popens_are_reaped_before_the_next_test() -> None:
+    # Popen.__del__ parks a running child in subprocess._active; left there, its pipe is freed
+    # unclosed when a later test starts a process, and that test fails on the ResourceWarning.
+    from traps.leaks import release_all
+    from traps.unseen import dropped_popen
+
+    check_trap(dropped_popen())
+    assert subprocess._active  # type: ignore[attr-defined]
+    release_all()
+    assert not subprocess._active  # type: ignore[attr-defined]

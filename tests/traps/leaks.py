@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,6 +180,7 @@ def release_all() -> None:
         for p in kids:
             p.wait()
     REAP.clear()
+    _reap_dropped_popens()
     for handles in CLOSE:
         for h in handles:
             h.close()
@@ -186,6 +188,25 @@ def release_all() -> None:
     for folder in TRAP_DIRS:
         shutil.rmtree(folder, ignore_errors=True)
     TRAP_DIRS.clear()
+
+
+def _reap_dropped_popens() -> None:
+    """Wait for the children of ``Popen`` objects dropped while running, and close their pipes.
+
+    ``Popen.__del__`` parks such an object in ``subprocess._active`` until a later ``Popen``
+    reaps it; its pipe is then freed unclosed, and the ``ResourceWarning`` (an error under
+    this suite's filters) lands as an unraisable exception on whichever test is running.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        parked = getattr(subprocess, "_active", None)
+        for p in list(parked or ()):
+            p.wait()
+            for pipe in (p.stdin, p.stdout, p.stderr):
+                if pipe is not None:
+                    pipe.close()
+        if parked:
+            parked.clear()
 
 
 LEAKS: dict[str, Callable[[], Trap]] = {
