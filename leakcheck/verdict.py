@@ -48,6 +48,8 @@ import math
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice, repeat
+from operator import sub, truediv
 from statistics import NormalDist, median
 
 from .results import Evidence, Verdict
@@ -77,6 +79,14 @@ def _pair_slopes(x: Sequence[float], y: Sequence[float]) -> list[float]:
         step += 1
     xs, ys = list(x[::step]), list(y[::step])
     slopes: list[float] = []
+    gap = _even_gap(xs)
+    if gap is not None:
+        # Sample iterations are evenly spaced whole numbers, so every pair ``lag`` apart has
+        # ``xb - xa == lag * gap`` exactly: the same floats as the loop below (in another
+        # order; they get sorted) from C-level maps, and judging is most of a clean check's cost.
+        for lag in range(1, len(xs)):
+            slopes.extend(map(truediv, map(sub, islice(ys, lag, None), ys), repeat(lag * gap, len(xs) - lag)))
+        return slopes
     # One comprehension per point: the same slopes in the same order as a double loop, ~3x faster
     # (a pass judges a dozen series of up to MAX_JUDGED samples, several times per check).
     for a in range(len(xs) - 1):
@@ -85,8 +95,25 @@ def _pair_slopes(x: Sequence[float], y: Sequence[float]) -> list[float]:
     return slopes
 
 
+def _even_gap(xs: Sequence[float]) -> float | None:
+    """The spacing of ``xs`` if they are whole numbers rising by one fixed step, else None."""
+    if len(xs) < 2:
+        return None
+    gap = xs[1] - xs[0]
+    if gap <= 0 or any(b - a != gap for a, b in zip(xs, xs[1:])):
+        return None
+    return gap if all(float(v).is_integer() for v in xs) else None
+
+
+def _flat(y: Sequence[float]) -> bool:
+    """Every reading the same (NaN never is): all pair slopes are then 0 and S is 0."""
+    return len(y) > 0 and all(v == y[0] for v in y)
+
+
 def theil_sen(x: Sequence[float], y: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:
     """Theil–Sen slope with Sen's confidence interval: ``(slope, low, high)``."""
+    if _flat(y):
+        return 0.0, 0.0, 0.0  # what the pairs give, without making them: most measures of a clean step are flat
     slopes = _pair_slopes(x, y)
     if not slopes:
         return 0.0, 0.0, 0.0
@@ -112,8 +139,8 @@ def _mk_variance(y: Sequence[float]) -> float:
 def mann_kendall(y: Sequence[float]) -> tuple[float, float]:
     """Mann–Kendall trend test: ``(z, two-sided p)``; z > 0 means rising."""
     n = len(y)
-    if n < 3:
-        return 0.0, 1.0
+    if n < 3 or _flat(y):
+        return 0.0, 1.0  # a flat series has S = 0 and, all tied, no variance
     s = _mk_statistic(y)
     var_s = _mk_variance(y)
     if var_s <= 0:

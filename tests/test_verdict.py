@@ -66,18 +66,47 @@ def _naive_s(y: list[float]) -> int:
     return sum((y[j] > y[i]) - (y[j] < y[i]) for i in range(len(y)) for j in range(i + 1, len(y)))
 
 
-@pytest.mark.parametrize("seed", range(6))
+def _naive_theil_sen(x: list[float], y: list[float], z: float = 1.96) -> tuple[float, float, float]:
+    slopes = sorted((y[b] - y[a]) / (x[b] - x[a]) for a in range(len(x)) for b in range(a + 1, len(x)) if x[b] != x[a])
+    if not slopes:
+        return 0.0, 0.0, 0.0
+    ties = sum(t * (t - 1) * (2 * t + 5) for t in (y.count(v) for v in set(y)) if t > 1)
+    n, m = len(y), len(slopes)
+    var = (n * (n - 1) * (2 * n + 5) - ties) / 18
+    c = z * math.sqrt(var) if var > 0 else 0.0
+    lo, hi = int(max(0, math.floor((m - c) / 2) - 1)), int(min(m - 1, math.ceil((m + c) / 2)))
+    mid = (slopes[(m - 1) // 2] + slopes[m // 2]) / 2
+    return mid, slopes[lo], slopes[hi]
+
+
+@pytest.mark.parametrize("seed", range(12))
 def test_fast_statistics_equal_the_definitions(seed: int) -> None:
-    # S by bisection and the pair slopes by comprehension are exactly the double loops they replaced:
-    # ties (integer counts), steady lines, noise, repeated x values.
+    # S by bisection, the pair slopes by lag (even spacing) or by comprehension (any x), and the
+    # flat-series shortcuts are exactly the double loops they replaced: ties (integer counts),
+    # steady lines, noise, flat series, repeated and uneven x values.
     rng = random.Random(seed)
-    n = rng.choice([3, 9, 50, 200])
-    x = [float(i // (1 + seed % 2)) for i in range(n)]
-    y = [float(rng.randint(0, 4)) if seed % 3 == 0 else i + rng.gauss(0, 2) for i in range(n)]
+    n = rng.choice([2, 3, 9, 50, 200])
+    spacing = seed % 4
+    x = [
+        float(i * 10)  # evenly spaced whole numbers: the lag path
+        if spacing == 0
+        else float(i // 2)  # repeated x values: pairs with no slope are left out
+        if spacing == 1
+        else i * 3 + rng.random()  # uneven
+        if spacing == 2
+        else float(i * 7 + (i % 3 == 0))  # whole numbers, unevenly spaced
+        for i in range(n)
+    ]
+    shape = seed % 3
+    y = [float(rng.randint(0, 4)) if shape == 0 else i + rng.gauss(0, 2) if shape == 1 else 5.0 for i in range(n)]
     assert _mk_statistic(y) == _naive_s(y)
     expected = [(y[b] - y[a]) / (x[b] - x[a]) for a in range(n) for b in range(a + 1, n) if x[b] != x[a]]
-    assert _pair_slopes(x, y) == expected
+    assert sorted(_pair_slopes(x, y)) == sorted(expected)  # theil_sen sorts them: their order is free
+    assert theil_sen(x, y) == _naive_theil_sen(x, y)
+    if len(set(y)) == 1:
+        assert mann_kendall(y) == (0.0, 1.0)
     assert _mk_statistic([1.0, math.nan, 2.0, 0.0]) == _naive_s([1.0, math.nan, 2.0, 0.0])
+    assert theil_sen([0.0, 1.0, 2.0], [math.nan] * 3) != (0.0, 0.0, 0.0)  # NaN is never "flat"
 
 
 def test_autocorrelation_factor() -> None:
