@@ -17,16 +17,9 @@ from typing import Callable
 import psutil
 
 from .base import Probe
+from .procfs import STATM, statm_bytes
 
 __all__ = ["MappedMemory"]
-
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-_STATM = "/proc/self/statm"
-
-
-def _statm_size_bytes() -> float:
-    with open(_STATM, "rb") as fh:
-        return float(int(fh.read().split(maxsplit=1)[0]) * _PAGE)
 
 
 class MappedMemory(Probe):
@@ -41,8 +34,8 @@ class MappedMemory(Probe):
 
     def __init__(self) -> None:
         self._size: Callable[[], float]
-        if os.path.exists(_STATM):
-            self._size = _statm_size_bytes
+        if os.path.exists(STATM):
+            self._size = lambda: statm_bytes(0)
         else:
             proc = psutil.Process()
             self._size = lambda: float(proc.memory_info().vms)

@@ -14,6 +14,7 @@ import psutil
 from ..errors import ConfigError
 from . import glibc_heap
 from .base import Probe
+from .procfs import STATM, statm_bytes
 
 __all__ = ["NativeHeap", "PythonBlocks", "ResidentMemory", "TracedBytes", "UniqueMemory"]
 
@@ -151,14 +152,6 @@ class NativeHeap(Probe):
         return float(reading)
 
 
-def _statm_rss_bytes() -> float:
-    with open("/proc/self/statm", "rb") as fh:
-        return float(int(fh.read().split()[1]) * _PAGE)
-
-
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
 class ResidentMemory(Probe):
     """Resident set size: the backstop for memory a library maps itself."""
 
@@ -170,8 +163,8 @@ class ResidentMemory(Probe):
     def __init__(self) -> None:
         # /proc/self/statm is one small read; psutil is the way elsewhere.
         self._rss: Callable[[], float]
-        if os.path.exists("/proc/self/statm"):
-            self._rss = _statm_rss_bytes
+        if os.path.exists(STATM):
+            self._rss = lambda: statm_bytes(1)
         else:
             proc = psutil.Process()
             self._rss = lambda: float(proc.memory_info().rss)
