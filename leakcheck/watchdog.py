@@ -45,6 +45,8 @@ import traceback
 from types import FrameType
 from typing import Any
 
+from .probes.glibc_heap import BLOCKED_THREADS
+
 __all__ = ["Interrupted", "Watchdog"]
 
 #: Seconds an async check is given to act on its cancellation before its thread is interrupted.
@@ -143,6 +145,8 @@ class Watchdog:
                 self._signal = True
         self._thread = threading.Thread(target=self._watch, name="leakcheck-watchdog", daemon=True)
         self._thread.start()
+        # It waits on one event until the check ends; the native-heap samples need not read its cache.
+        BLOCKED_THREADS.add(self._thread.ident or 0)
 
     def stop(self) -> None:
         """Disarm: the check ended (or was interrupted); the thread is joined."""
@@ -151,6 +155,7 @@ class Watchdog:
         self._settle()
         if self._thread is not None:
             self._thread.join()
+            BLOCKED_THREADS.discard(self._thread.ident or 0)
             self._thread = None
         _LANDED.discard(self._ident)
         if self._signal:

@@ -132,3 +132,33 @@ def test_a_leak_in_a_long_lived_worker_fails(worker: ThreadPoolExecutor) -> None
     for ptr in kept:
         glibc_heap.free(ptr)
     assert result.finding("native_heap").verdict is Verdict.UNBOUNDED, str(result)
+
+
+@needs_proc_self_mem
+def test_the_watchdogs_idle_thread_is_not_read_but_another_thread_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The watchdog sits in one wait for the whole check, so its cache cannot move: reading it on
+    # every sample only cost an open of /proc/self/mem. Any other thread's cache is still read.
+    from leakcheck.watchdog import Watchdog
+
+    probe = NativeHeap()
+    assert probe._others is not None
+    opened: list[int] = []
+    real = glibc_heap._memory
+
+    def counting() -> object:
+        opened.append(1)
+        return real()
+
+    monkeypatch.setattr(glibc_heap, "_memory", counting)
+    dog = Watchdog(60)
+    dog.start()
+    try:
+        assert dog._thread is not None and dog._thread.ident in glibc_heap.BLOCKED_THREADS
+        probe.read()
+        assert opened == []
+        for _ in in_a_thread(free_many_sizes):
+            probe.read()
+        assert opened == [1]
+    finally:
+        dog.stop()
+    assert not glibc_heap.BLOCKED_THREADS
