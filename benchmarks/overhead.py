@@ -9,7 +9,7 @@ attribution window is forced (``report=DIR``, as when a report is asked for).
 The ratio compares each check with a bare loop of exactly the iterations that
 check ran; the median over the repeats is reported.
 
-    python -m benchmarks.overhead [--repeats 5] [--iterations 200]
+    python -m benchmarks.overhead [--repeats 15] [--iterations 200]
 """
 
 from __future__ import annotations
@@ -138,7 +138,8 @@ def probe_costs(reads: int = 2000) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Wall-time cost of leakcheck over the bare loop")
     parser.add_argument(
-        "--repeats", type=int, default=5, help="Interleaved repeats; the median is reported (default 5)"
+        # A clean 1 ms check takes ~0.2 s: five repeats left the median at the mercy of the machine.
+        "--repeats", type=int, default=15, help="Interleaved repeats; the median is reported (default 15)"
     )
     parser.add_argument("--iterations", type=int, default=200, help="Measured iterations (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="Warm-up iterations (default 20)")
