@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Wall-time cost of leakcheck over the bare loop")
     parser.add_argument(
         # A clean 1 ms check takes ~0.2 s: five repeats left the median at the mercy of the machine.
-        "--repeats", type=int, default=15, help="Interleaved repeats; the median is reported (default 15)"
+        "--repeats",
+        type=int,
+        default=15,
+        help="Interleaved repeats; the median is reported (default 15)",
     )
     parser.add_argument("--iterations", type=int, default=200, help="Measured iterations (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="Warm-up iterations (default 20)")
