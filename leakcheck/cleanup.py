@@ -21,20 +21,30 @@ that is a leak to report. A fixed message adds one entry, once.
 from __future__ import annotations
 
 import sys
+from typing import Callable
 
 __all__ = ["clear_interpreter_caches"]
 
 
-def _clear_abc_caches() -> None:
-    import abc
-    import collections.abc
+#: Each sample clears these; found once (a lookup per name on every sample cost more than the clearing).
+_ABC_CLEARS: tuple[Callable[[], None], ...] = ()
 
-    # Only the ABCs that stdlib code checks against all the time; walking
-    # every subclass of every ABC (as regrtest does) costs milliseconds.
-    for name in collections.abc.__all__:
-        obj = getattr(collections.abc, name, None)
-        if isinstance(obj, abc.ABCMeta):
-            obj._abc_caches_clear()  # type: ignore[attr-defined]
+
+def _clear_abc_caches() -> None:
+    global _ABC_CLEARS
+    if not _ABC_CLEARS:
+        import abc
+        import collections.abc
+
+        # Only the ABCs that stdlib code checks against all the time; walking
+        # every subclass of every ABC (as regrtest does) costs milliseconds.
+        _ABC_CLEARS = tuple(
+            obj._abc_caches_clear  # type: ignore[attr-defined]
+            for obj in (getattr(collections.abc, name, None) for name in collections.abc.__all__)
+            if isinstance(obj, abc.ABCMeta)
+        )
+    for clear in _ABC_CLEARS:
+        clear()
 
 
 def clear_interpreter_caches() -> None:

@@ -236,8 +236,14 @@ def _socket_addresses() -> dict[int, str]:
 
 
 def _children() -> dict[int, str]:
+    from .probes.handle_counts import child_pids  # the probes import this module: on first use
+
+    pids = child_pids()
     try:
-        kids = psutil.Process().children(recursive=False)
+        if pids is None:
+            kids = psutil.Process().children(recursive=False)
+        else:
+            kids = [child for child in map(_process, pids) if child is not None]
     except (OSError, psutil.Error):  # no access
         return {}
     out = {}
@@ -256,6 +262,13 @@ def _children() -> dict[int, str]:
                 cmd = "?"
         out[child.pid] = f"pid {child.pid} [{status}] {cmd}"
     return out
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:  # reaped between listing and looking
+        return None
 
 
 def _native_tids() -> set[int]:

@@ -18,7 +18,15 @@ from ..handles import RECORDER
 from .base import HandleProbe
 from .procfs import read_small
 
-__all__ = ["AsyncioTasks", "ChildProcesses", "CreatedFiles", "FileDescriptors", "OSThreads", "PythonThreads"]
+__all__ = [
+    "AsyncioTasks",
+    "ChildProcesses",
+    "CreatedFiles",
+    "FileDescriptors",
+    "OSThreads",
+    "PythonThreads",
+    "child_pids",
+]
 
 
 def _entry_counter(proc_dir: str, psutil_method: str) -> Callable[[], float]:
@@ -80,15 +88,29 @@ class AsyncioTasks(HandleProbe):
         return lambda: float(len(asyncio.all_tasks()))
 
 
-def _children_from_proc() -> float:
-    count = 0
+def _children_fields() -> list[bytes]:
+    fields: list[bytes] = []
     for tid in os.listdir("/proc/self/task"):
         try:
             # A thread's children are few; 64 KiB holds ~9,000 pids.
-            count += len(read_small(f"/proc/self/task/{tid}/children", 65536).split())
+            fields += read_small(f"/proc/self/task/{tid}/children", 65536).split()
         except OSError:  # the thread ended between listdir and open
             pass
-    return float(count)
+    return fields
+
+
+def _children_from_proc() -> float:
+    return float(len(_children_fields()))
+
+
+def child_pids() -> list[int] | None:
+    """Pids of this process's direct children (any thread's), from ``/proc``; None where it has no such file.
+
+    psutil's ``Process.children()`` reads the status of every process on the machine to find them.
+    """
+    if not os.path.exists(f"/proc/self/task/{threading.get_native_id()}/children"):
+        return None
+    return [int(pid) for pid in _children_fields()]
 
 
 class ChildProcesses(HandleProbe):
