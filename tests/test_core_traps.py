@@ -88,6 +88,44 @@ def test_child_handle_names_the_process() -> None:
     assert any("exited, never waited for" in h.description or "python" in h.description for h in result.handles)
 
 
+def test_children_read_from_proc_match_psutils_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The snapshot's own reading of /proc names the children psutil's scan of every process finds."""
+    import subprocess
+    import sys
+    import threading
+
+    from leakcheck import handles
+    from leakcheck.probes import handle_counts
+
+    if handle_counts.child_pids() is None:
+        pytest.skip("no /proc/self/task/*/children here: the psutil scan is the only path")
+    kids: list[subprocess.Popen[bytes]] = []
+    # One child of the main thread, one of another (still running) thread: /proc lists each per thread.
+    kids.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+    started, stop = threading.Event(), threading.Event()
+
+    def spawn() -> None:
+        kids.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+        started.set()
+        stop.wait(30)
+
+    helper = threading.Thread(target=spawn)
+    helper.start()
+    try:
+        assert started.wait(10)
+        from_proc = handles._children()
+        monkeypatch.setattr(handle_counts, "child_pids", lambda: None)
+        from_psutil = handles._children()
+    finally:
+        stop.set()
+        helper.join()
+        for kid in kids:
+            kid.kill()
+            kid.wait()
+    assert set(from_proc) == {kid.pid for kid in kids}
+    assert from_proc.keys() == from_psutil.keys()
+
+
 def test_file_left_on_disk_is_listed_by_path() -> None:
     result = check_trap(LEAKS["temp_file"](), iterations=20, warmup=2)
     assert all("leakcheck-trap-" in h.description for h in result.handles), result.handles[:3]
