@@ -55,3 +55,39 @@ def test_a_slow_fill_that_stops_before_the_last_quarter_is_bounded() -> None:
 def test_a_slope_far_under_the_limit_stays_bounded() -> None:
     x, y = _series(400, lambda it: 0.2 * SLOW_SHARE * LIMIT * it, noise=20)
     assert judge(x, y, LIMIT, long_run=True).verdict is Verdict.BOUNDED
+
+
+def _string_buffer(leak: float, floor_after_clear: float) -> tuple[list[float], list[float]]:
+    """An ``io.StringIO`` log cleared at 64,000 characters, as the native heap reads it (+ ``leak`` B/iteration).
+
+    Until its first clear the buffer is an ASCII accumulator (~9 B/iteration); after it, a UCS-4 array
+    four times as wide refills ~11x faster, and a 4,000-iteration cap cuts the second tooth short.
+    Where the clear leaves the floor (``floor_after_clear``) depends on the heap's layout.
+    """
+
+    def capacity(content: float) -> float:  # realloc steps: CPython over-allocates by an eighth
+        cap = 512.0
+        while cap < content:
+            cap = cap * 1.125 + 64
+        return cap
+
+    def reading(it: float) -> float:
+        tooth = capacity(9 * it) if it < 2770 else floor_after_clear + capacity(100 * (it - 2770))
+        return 4_524_352 + tooth + leak * it
+
+    return _series(400, reading)
+
+
+def test_a_sawtooth_whose_second_tooth_is_steeper_is_not_a_slow_leak() -> None:
+    # The floor came back to within ~2 KiB of where it started: a fraction of what the slope claims.
+    for floor in (16.0, 640.0, 1700.0, 4000.0):
+        x, y = _string_buffer(0.0, floor)
+        final = judge(x, y, LIMIT, long_run=True)
+        assert final.verdict is not Verdict.UNBOUNDED, (floor, final)
+
+
+def test_a_leak_under_the_same_sawtooth_is_caught() -> None:
+    for leak in (8.0, 16.0):  # a quarter and a half of the limit: slow leaks
+        x, y = _string_buffer(leak, 640.0)
+        final = judge(x, y, LIMIT, long_run=True)
+        assert final.verdict is Verdict.UNBOUNDED, (leak, final)
