@@ -37,7 +37,7 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..results import GrowingType, ReferrerChain, Retention
@@ -59,6 +59,13 @@ _HEAPTYPE = 1 << 9  #: Py_TPFLAGS_HEAPTYPE: a class defined in Python, not C
 _NATIVELY_HELD = (weakref.ref, weakref.ProxyType, weakref.CallableProxyType)
 
 
+#: An object's identity without ``id()``: ``id()`` raises the ``builtins.id`` audit event, and
+#: with leakcheck's audit hook installed (files left on disk) each call runs a Python function,
+#: ~1.4 us. A census takes identities of every container, half a million in a suite's worker:
+#: ``object.__hash__`` is the address rotated by four bits (one-to-one), with no audit event.
+_oid: Callable[[object], int] = object.__hash__
+
+
 def _type_name(t: type) -> str:
     module = getattr(t, "__module__", "")
     return t.__qualname__ if module in ("builtins", "") else f"{module}.{t.__qualname__}"
@@ -73,15 +80,15 @@ _Census = tuple[bytes, bytes, bytes]
 
 def _containers(objects: Sequence[Any]) -> _Census:
     return (
-        array.array("Q", map(id, objects)).tobytes(),
+        array.array("q", map(_oid, objects)).tobytes(),
         array.array("q", map(len, objects)).tobytes(),
-        array.array("Q", map(id, map(type, objects))).tobytes(),
+        array.array("q", map(_oid, map(type, objects))).tobytes(),
     )
 
 
 def _of(ids: bytes, lengths: bytes, kinds: bytes, wanted: set[int]) -> dict[int, tuple[int, int]]:
     """``id -> (length, type id)`` of one census's containers whose ids are in ``wanted``."""
-    id_of, length_of, kind_of = memoryview(ids).cast("Q"), memoryview(lengths).cast("q"), memoryview(kinds).cast("Q")
+    id_of, length_of, kind_of = memoryview(ids).cast("q"), memoryview(lengths).cast("q"), memoryview(kinds).cast("q")
     at = itertools.compress(range(len(id_of)), map(wanted.__contains__, id_of))
     found = {id_of[i]: (length_of[i], kind_of[i]) for i in at}
     id_of.release()
@@ -101,9 +108,9 @@ def _sizes(types_seen: dict[int, type]) -> tuple[dict[int, int], _Census]:
     """
     objects = gc.get_objects()
     by_type = collections.Counter(map(type, objects))
-    counts = {id(t): n for t, n in by_type.items()}
+    counts = {_oid(t): n for t, n in by_type.items()}
     for t in by_type:
-        types_seen.setdefault(id(t), t)
+        types_seen.setdefault(_oid(t), t)
     container_types = {t for t in by_type if issubclass(t, _CONTAINERS)}
     del by_type
     containers = list(itertools.compress(objects, map(container_types.__contains__, map(type, objects))))
@@ -111,7 +118,7 @@ def _sizes(types_seen: dict[int, type]) -> tuple[dict[int, int], _Census]:
     # A dict of str keys and tuples of str/int is untracked by the gc, yet grows as a module global.
     untracked = _untracked_globals()
     for obj in untracked:
-        types_seen.setdefault(id(type(obj)), type(obj))
+        types_seen.setdefault(_oid(type(obj)), type(obj))
     census = _containers(containers + untracked)
     del containers, untracked
     return counts, census
@@ -151,16 +158,16 @@ class _Roots:
                 continue
             filename = getattr(module, "__file__", None) or ""
             if filename and code.kind(filename) == "harness" or name.split(".")[0] in _HARNESS_MODULES:
-                self.ignored.add(id(namespace))  # the harness's state is not the user's root
+                self.ignored.add(_oid(namespace))  # the harness's state is not the user's root
             else:
-                self.modules[id(namespace)] = name
-        self.ignored.add(id(sys.modules))
+                self.modules[_oid(namespace)] = name
+        self.ignored.add(_oid(sys.modules))
         self.frames: dict[int, str] = {}
         names = {t.ident: t.name for t in threading.enumerate()}
         for ident, frame in sys._current_frames().items():
             f: types.FrameType | None = frame
             while f is not None:
-                self.frames[id(f)] = f"thread {names.get(ident, ident)!r}"
+                self.frames[_oid(f)] = f"thread {names.get(ident, ident)!r}"
                 f = f.f_back
         try:
             tasks = asyncio.all_tasks()
@@ -169,7 +176,7 @@ class _Roots:
         for task in tasks:
             coro_frame = getattr(task.get_coro(), "cr_frame", None)
             if coro_frame is not None:
-                self.frames[id(coro_frame)] = f"task {task.get_name()!r}"
+                self.frames[_oid(coro_frame)] = f"task {task.get_name()!r}"
         del tasks
         self.handlers: dict[int, str] = {}
         for signum in signal.valid_signals():
@@ -178,7 +185,7 @@ class _Roots:
             except (ValueError, OSError):  # not a settable signal here
                 continue
             if callable(handler):
-                self.handlers[id(handler)] = f"signal handler of {signal.Signals(signum).name}"
+                self.handlers[_oid(handler)] = f"signal handler of {signal.Signals(signum).name}"
 
 
 _HARNESS_MODULES = frozenset({"leakcheck", "_pytest", "pytest", "pluggy", "xdist", "execnet", "memray", "tracemalloc"})
@@ -224,21 +231,21 @@ def _render(path: list[Any], roots: _Roots) -> ReferrerChain:
         path = path[:-1]  # an instance's own __dict__ is part of the instance
     root = path[0]
     i = 1
-    if id(root) in roots.modules:
-        head, kind = f"{roots.modules[id(root)]}.{_edge(root, path[1])[2:-2]}", "module global"
+    if _oid(root) in roots.modules:
+        head, kind = f"{roots.modules[_oid(root)]}.{_edge(root, path[1])[2:-2]}", "module global"
         i = 2
     elif isinstance(root, type) and len(path) > 2 and path[1] is getattr(root, "__dict__", None):
         head, kind = f"{_type_name(root)}.{_edge(path[1], path[2])[2:-2]}", "class attribute"
         i = 3
     elif isinstance(root, type):
         head, kind = _type_name(root), "class attribute"
-    elif id(root) in roots.frames:
-        where = roots.frames[id(root)]
+    elif _oid(root) in roots.frames:
+        where = roots.frames[_oid(root)]
         head = f"{where} in {root.f_code.co_name} {_edge(root, path[1])}"
         kind = "task frame" if where.startswith("task") else "thread frame"
         i = 2
     else:
-        head, kind = roots.handlers.get(id(root), _type_name(type(root))), "callback"
+        head, kind = roots.handlers.get(_oid(root), _type_name(type(root))), "callback"
     if i >= len(path):  # the root itself holds the target: `app.KEPT (list)`
         return ReferrerChain(kind, (f"{head} ({_type_name(type(path[-1]))})",))
     links = [f"{head} ({_type_name(type(path[i - 1]))})"]
@@ -261,7 +268,7 @@ def _render(path: list[Any], roots: _Roots) -> ReferrerChain:
 
 
 def _is_root(obj: Any, roots: _Roots) -> bool:
-    oid = id(obj)
+    oid = _oid(obj)
     return oid in roots.modules or oid in roots.frames or oid in roots.handlers or isinstance(obj, type)
 
 
@@ -271,11 +278,12 @@ def find_chain(
     code: CodeMap = DEFAULT_CODE,
     deadline: float | None = None,
     cap: int = NODE_CAP,
-    ignore: Iterable[int] = (),
+    ignore: Iterable[object] = (),
 ) -> tuple[ReferrerChain | None, int, str]:
-    """The shortest chain from a root to ``target``, the objects visited, and why it stopped early ("" if not)."""
+    """The shortest chain from a root to ``target`` (never through an object in ``ignore``),
+    the objects visited, and why it stopped early ("" if not)."""
     roots = _Roots(code)
-    chain, visited, stopped = _search(target, roots, deadline, cap, set(ignore))
+    chain, visited, stopped = _search(target, roots, deadline, cap, set(map(_oid, ignore)))
     del roots
     return chain, visited, stopped
 
@@ -284,9 +292,9 @@ def _search(
     target: Any, roots: _Roots, deadline: float | None, cap: int, ignore: set[int]
 ) -> tuple[ReferrerChain | None, int, str]:
     parent: dict[int, int] = {}
-    seen: dict[int, Any] = {id(target): target}
+    seen: dict[int, Any] = {_oid(target): target}
     frontier: list[Any] = [target]
-    ignore |= roots.ignored | {id(seen), id(frontier), id(parent)}
+    ignore |= roots.ignored | {_oid(seen), _oid(frontier), _oid(parent)}
     this_frame = sys._getframe()
     try:
         for _depth in range(MAX_DEPTH):
@@ -294,27 +302,27 @@ def _search(
                 return None, len(seen), "budget"
             if len(seen) > cap:
                 return None, len(seen), "cap"
-            frontier_ids = {id(o) for o in frontier}
+            frontier_ids = {_oid(o) for o in frontier}
             referrers = gc.get_referrers(*frontier)
-            ignore.add(id(referrers))
-            ignore.add(id(frontier))
+            ignore.add(_oid(referrers))
+            ignore.add(_oid(frontier))
             following: list[Any] = []
-            ignore.add(id(following))
+            ignore.add(_oid(following))
             for ref in referrers:
-                rid = id(ref)
+                rid = _oid(ref)
                 if rid in ignore or rid in seen or ref is this_frame:
                     continue
                 if isinstance(ref, types.FrameType) and roots.code.kind(ref.f_code.co_filename) == "harness":
                     continue  # the harness's own frames (this search, the runner) hold nothing of the user's
-                child = next((c for c in gc.get_referents(ref) if id(c) in frontier_ids), None)
+                child = next((c for c in gc.get_referents(ref) if _oid(c) in frontier_ids), None)
                 if child is None:
                     continue
-                parent[rid] = id(child)
+                parent[rid] = _oid(child)
                 seen[rid] = ref
                 if _is_root(ref, roots):
                     path = [ref]
-                    while id(path[-1]) != id(target):
-                        path.append(seen[parent[id(path[-1])]])
+                    while _oid(path[-1]) != _oid(target):
+                        path.append(seen[parent[_oid(path[-1])]])
                     return _render(path, roots), len(seen), ""
                 following.append(ref)
             del referrers
@@ -424,7 +432,7 @@ class RetentionWatch:
         containers: list[tuple[int, float]] = []
         # Growing by 0.5 items an iteration or more, from any length: at least that long by now.
         shortest = math.ceil(0.5 * (xs[-1] - xs[0]))
-        last_ids, last_lengths = memoryview(self._ids[-1]).cast("Q"), memoryview(self._lengths[-1]).cast("q")
+        last_ids, last_lengths = memoryview(self._ids[-1]).cast("q"), memoryview(self._lengths[-1]).cast("q")
         long_enough = set(itertools.compress(last_ids, map(shortest.__le__, last_lengths)))
         last_ids.release()
         last_lengths.release()
@@ -452,16 +460,16 @@ class RetentionWatch:
         of_types = list(itertools.compress(objects, map(wanted.__contains__, map(type, objects))))
         grown = [
             obj
-            for obj in itertools.compress(objects, map(container_ids.__contains__, map(id, objects)))
+            for obj in itertools.compress(objects, map(container_ids.__contains__, map(_oid, objects)))
             if isinstance(obj, _CONTAINERS)
         ]
         del objects
         samples.extend(_newest(of_types, _SAMPLES))
-        picked = {id(obj) for obj in samples}
-        grown = [obj for obj in grown if id(obj) not in picked]  # already a sample of its type
-        container_ids.difference_update(map(id, grown))
+        picked = {_oid(obj) for obj in samples}
+        grown = [obj for obj in grown if _oid(obj) not in picked]  # already a sample of its type
+        container_ids.difference_update(map(_oid, grown))
         grown.reverse()
-        grown.extend(obj for obj in _untracked_globals() if id(obj) in container_ids)
+        grown.extend(obj for obj in _untracked_globals() if _oid(obj) in container_ids)
         samples.extend(grown)  # containers last: a chain to what they hold says more
         del of_types, grown
         rates = dict(containers)
@@ -485,7 +493,7 @@ class RetentionWatch:
         no_chain: list[str] = []
         unheld_types: list[str] = []
         roots = _Roots(self.code)
-        ignore = {id(samples), id(rates)}
+        ignore = {_oid(samples), _oid(rates)}
         for k in range(len(samples)):
             obj = samples[k]
             if stopped:
@@ -493,11 +501,11 @@ class RetentionWatch:
             chain, n, stopped = _search(obj, roots, deadline, self.cap - visited, set(ignore))
             visited += n
             if chain is not None:
-                if id(obj) in rates:  # a growing container: say how fast
+                if _oid(obj) in rates:  # a growing container: say how fast
                     links = list(chain.links)
                     if len(links) > 1 and links[-2].endswith(f"({links[-1]})"):
                         links.pop()  # `app.KEPT (list)` already names it
-                    rate = f"+{rates[id(obj)]:.2f} items/iteration"
+                    rate = f"+{rates[_oid(obj)]:.2f} items/iteration"
                     links[-1] = links[-1][:-1] + f", {rate})" if links[-1].endswith(")") else f"{links[-1]} ({rate})"
                     chain = ReferrerChain(chain.root_kind, tuple(links))
                     if any(c.links[0] == chain.links[0].split(",")[0] + ")" for c in chains):
