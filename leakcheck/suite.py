@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .config import Settings
 from .errors import ConfigError
-from .results import CheckResult, Finding
+from .results import CheckResult, Finding, TestRecord
 from .units import format_size
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "parse_budget",
     "parse_shard",
     "severity_of",
+    "summarize",
     "summary_lines",
 ]
 
@@ -248,6 +249,19 @@ class TestSummary:
     detail: str = ""  #: one line: the leading finding, the failing iteration, the call time
     plain_seconds: float | None = None  #: the first, plain call
     leak_seconds: float | None = None  #: the leak run after it
+
+
+def summarize(record: TestRecord) -> TestSummary:
+    """The summary of one test's record: a leak's headline, or why it was not repeatable or not judged.
+
+    The session's summary and ``leakcheck report --merge``'s are made by this one function.
+    """
+    detail = ""
+    if record.outcome == "leaking" and record.result is not None:
+        detail = leak_headline(record.result)
+    elif record.outcome in ("not_repeatable", "not_judged") and record.message:
+        detail = record.message.splitlines()[0]
+    return TestSummary(record.id, record.outcome, detail, record.plain_seconds, record.leak_seconds)
 
 
 _SECTIONS = (("leaking", "leaking"), ("not_repeatable", "not repeatable"), ("not_judged", "not judged"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -184,8 +185,138 @@ def test_explicitly_marked_test_that_cannot_repeat_fails_and_says_so(pytester: p
         [
             "*not repeatable: passed on iteration 1, failed on iteration 3: AssertionError*",
             "*leakcheck: 1 leak tests, 0 leaking, 1 not repeatable*",
+            "not repeatable (1):",
+            "  *::test_once - passed on iteration 1, failed on iteration 3: AssertionError: assert 3 < 3 [[]leak run *",
         ]
     )
+
+
+ALL_BY_INI = """
+import unittest
+
+import pytest
+
+KEEP = []
+
+
+async def test_async_leak():
+    KEEP.append(bytes(4096))
+
+
+async def test_async_clean():
+    pass
+
+
+@pytest.mark.leak(iterations=30, warmup=3)
+def test_marker_options():
+    pass
+
+
+def test_excluded_on_the_command_line():
+    KEEP.append(bytes(4096))
+
+
+class Case(unittest.TestCase):
+    runs = 0
+
+    def test_passes_once(self):
+        type(self).runs += 1
+        self.assertEqual(type(self).runs, 1)
+"""
+
+
+def test_leak_all_from_ini_without_pytest_asyncio(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nleak_all = true\nleak_attribution = off\n")
+    pytester.makepyfile(test_by_ini=ALL_BY_INI)
+    report = pytester.path / "report"
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:asyncio",
+        "-p",
+        "no:randomly",
+        "--leak-exclude=*::test_excluded_on_the_command_line",
+        f"--leak-report={report}",
+    )
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*leakcheck: 4 leak tests, 1 leaking, 1 not repeatable*",
+            "leaking (1):",
+            "*::test_async_leak - py_blocks +1.00 blocks/iteration*",
+            "not repeatable (1):",
+            "*::Case::test_passes_once - passed on iteration 1, failed on iteration 2: AssertionError: 2 != 1*",
+        ]
+    )
+    assert _outcomes(report) == {
+        "test_async_leak": "leaking",
+        "test_async_clean": "passed",
+        "test_marker_options": "passed",
+        "Case::test_passes_once": "not_repeatable",
+    }
+    tests = {t["id"].split("::", 1)[1]: t for t in json.loads((report / "results.json").read_text())["tests"]}
+    assert tests["test_marker_options"]["result"]["iterations"] == 30  # the marker's, under --leak-all too
+
+
+PROGRESS = """
+import pytest
+
+KEEP = []
+
+
+@pytest.mark.leak(iterations=200, warmup=5)
+def test_leaky():
+    KEEP.append(bytes(4096))
+"""
+
+
+def _rendered(line: str) -> str:
+    """``line`` as a terminal shows it: each backspace moves the cursor one column left."""
+    shown: list[str] = []
+    at = 0
+    for ch in line:
+        if ch == "\b":
+            at = max(at - 1, 0)
+            continue
+        shown[at : at + 1] = [ch]
+        at += 1
+    return "".join(shown).rstrip()
+
+
+@pytest.mark.parametrize("terminal", ["log", "tty", "quiet"])
+def test_progress_reaches_the_terminal_not_the_captured_output(pytester: pytest.Pytester, terminal: str) -> None:
+    pytester.makeini("[pytest]\nleak_attribution = off\n")
+    pytester.makeconftest(
+        f"""
+        import pytest
+
+        import leakcheck.progress
+
+        if {terminal != "quiet"}:
+            leakcheck.progress.LOG_EVERY = 0.0  # a line at every sample, not every 10 s
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_configure(config):
+            if {terminal == "tty"}:
+                config.pluginmanager.get_plugin("terminalreporter").isatty = lambda: True
+        """
+    )
+    pytester.makepyfile(test_progress=PROGRESS)
+    result = pytester.runpytest_subprocess("-q" if terminal == "quiet" else "-v", "-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    # Drawn around pytest's capture: never in the failing test's "Captured stdout call" section.
+    assert "Captured stdout" not in out
+    assert "iteration 0/0" not in out  # the baseline's sample, before the first pass has a target
+    if terminal == "quiet":
+        result.stdout.no_fnmatch_line("*: iteration */*")
+        assert "[leakcheck]" not in out
+    elif terminal == "log":
+        result.stdout.fnmatch_lines(["test_progress.py::test_leaky ", "[[]leakcheck[]] test_leaky: iteration */*"])
+    else:
+        (line,) = [x for x in result.stdout.lines if x.startswith("test_progress.py::test_leaky ")]
+        assert " test_leaky: iteration " in line and "\b" in line
+        # erased when the test ends: what is left on screen is pytest's own line
+        assert re.fullmatch(r"test_progress\.py::test_leaky FAILED +\[100%\]", _rendered(line)), repr(line)
 
 
 def test_first_run_failure_is_the_test_s_own_failure(pytester: pytest.Pytester) -> None:

@@ -9,6 +9,7 @@ import pytest
 from conftest import make_check, make_finding, make_record, make_run
 
 from leakcheck import Settings
+from leakcheck.cli import main
 from leakcheck.errors import ConfigError
 from leakcheck.progress import LIVE_AFTER, LIVE_EVERY, LOG_EVERY, ProgressLine
 from leakcheck.report import write_report
@@ -25,6 +26,7 @@ from leakcheck.suite import (
     not_repeatable_detail,
     parse_budget,
     parse_shard,
+    summarize,
     summary_lines,
 )
 
@@ -236,3 +238,35 @@ def test_the_headline_of_a_heap_leak_keeps_the_checks_order() -> None:
     native = make_check(findings=(make_finding("py_blocks", 0.0, 0.5), make_finding("native_heap", 3200.0, 32.0)))
     assert leak_headline(native) == "native_heap +3.1 KiB/iteration"
     assert leak_headline(make_check(findings=(make_finding("py_blocks", 0.1, 0.5),))) == ""
+
+
+def test_a_record_is_summarized_by_its_headline_or_its_reason() -> None:
+    leak = make_check("t::a", findings=(make_finding("py_blocks", 1.0, 0.5),))
+    failed = "passed on iteration 1, failed on iteration 3: AssertionError: assert 3 < 3\n    def test_once():\n>..."
+    records = [
+        make_record("t::a", leak, message="t::a: LEAKING after 200 iterations (+20 warm-up)\n  LEAK ..."),
+        make_record("t::once", None, "not_repeatable", failed),
+        make_record("t::slow", None, "not_judged", "one call takes 3.2 s; a verdict needs 23 calls"),
+        make_record("t::bad", None, "error", "assert 1 == 2"),
+    ]
+    assert [(s.id, s.outcome, s.detail) for s in map(summarize, records)] == [
+        ("t::a", "leaking", "py_blocks +1.00 blocks/iteration"),
+        ("t::once", "not_repeatable", "passed on iteration 1, failed on iteration 3: AssertionError: assert 3 < 3"),
+        ("t::slow", "not_judged", "one call takes 3.2 s; a verdict needs 23 calls"),
+        ("t::bad", "error", ""),
+    ]
+
+
+def test_the_merged_summary_reads_as_the_session_s(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    leak = make_check("t::a", findings=(make_finding("py_blocks", 1.0, 0.5),))
+    a = _shard(tmp_path, "a", make_record("t::a", leak, message="t::a: LEAKING after 200 iterations (+20 warm-up)"))
+    b = _shard(tmp_path, "b", make_record("t::slow", None, "not_judged", "one call takes 3.2 s"))
+    assert main(["report", str(tmp_path / "merged"), "--merge", str(a), str(b)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "leakcheck report: merged 2 shards: 2 leak tests, 1 leaking, 1 not judged",
+        "leaking (1):",
+        "  t::a - py_blocks +1.00 blocks/iteration",
+        "not judged (1):",
+        "  t::slow - one call takes 3.2 s",
+    ]

@@ -58,15 +58,10 @@ class ReportCommand:
     def _merge(self, args: argparse.Namespace, flamegraphs: int | None) -> int:
         """One report from the shards; the summary on stderr, the index path on stdout."""
         from ..report.merge import merge_reports
-        from ..suite import TestSummary, summary_lines
+        from ..suite import summarize, summary_lines
 
         merged = merge_reports(args.merge, args.directory, flamegraphs=flamegraphs)
-        tests = [
-            TestSummary(
-                t.id, t.outcome, t.message.splitlines()[0] if t.message else "", t.plain_seconds, t.leak_seconds
-            )
-            for t in merged.tests
-        ]
+        tests = [summarize(t) for t in merged.tests]
         counts = {k: sum(t.outcome == k for t in tests) for k in ("leaking", "not_repeatable", "not_judged")}
         line = f"{len(tests)} leak tests, {counts['leaking']} leaking"
         line += "".join(f", {counts[k]} {k.replace('_', ' ')}" for k in ("not_repeatable", "not_judged") if counts[k])

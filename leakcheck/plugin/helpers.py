@@ -77,17 +77,6 @@ def _is_unittest(item: pytest.Item) -> bool:
     return type(item).__name__ == "TestCaseFunction" and type(item).__module__ == "_pytest.unittest"
 
 
-def _detail(record: TestRecord) -> str:
-    """One line for the summary: the leading finding, or the reason the test was not judged."""
-    if record.outcome == "leaking" and record.result is not None:
-        from ..suite import leak_headline
-
-        return leak_headline(record.result)
-    if record.outcome in ("not_repeatable", "not_judged"):
-        return record.message
-    return ""
-
-
 def _flamegraphs(config: pytest.Config) -> int | None:
     """--leak-flamegraphs, else ini leak_flamegraphs, else the default; ``None`` means all."""
     from ..report.flames import DEFAULT_FLAMEGRAPHS, parse_flamegraphs

@@ -341,7 +341,8 @@ class LeakPlugin(SuiteRuns):
                 outcome = "leaking"
             if status.get("outcome") and outcome in ("passed", "error"):
                 outcome = status["outcome"]
-                message = status.get("detail", "") if report.passed else message
+                # The detail first (the summary's line), then any failure of an explicitly marked test.
+                message = "\n".join(filter(None, (status.get("detail", ""), message)))
             record = TestRecord(
                 report.nodeid, outcome, result, message, worker_name, extra, status.get("plain"), status.get("leak")
             )

@@ -37,11 +37,11 @@ from ..suite import (
     not_repeatable_detail,
     parse_budget,
     parse_shard,
+    summarize,
 )
 from .helpers import (
     _IMPLICIT,
     _STATUS,
-    _detail,
     _flamegraphs,
     _ini,
     _raise_cause,
@@ -134,14 +134,19 @@ class SuiteRuns:
             if tw is None:
                 return None
             raw = getattr(tw, "_file", None)
+            # The line is drawn while the test runs, when pytest captures its output: around that capture,
+            # or it would land in the test's "Captured stdout" section instead (as pytest's live logging does).
+            capman = self.config.pluginmanager.getplugin("capturemanager")
+            uncaptured = capman.global_and_fixture_disabled if capman is not None else contextlib.nullcontext
 
             def write(text: str) -> None:
-                # Straight to the terminal: pytest's writer would count the backspaces as columns.
-                if raw is None:
-                    tw.write(text, flush=True)
-                else:
-                    raw.write(text)
-                    raw.flush()
+                with uncaptured():
+                    # Straight to the terminal: pytest's writer would count the backspaces as columns.
+                    if raw is None:
+                        tw.write(text, flush=True)
+                    else:
+                        raw.write(text)
+                        raw.flush()
 
             self.progress = ProgressLine(
                 write,
@@ -156,7 +161,13 @@ class SuiteRuns:
         if progress is None:
             return context
         progress.start(item.name)
-        return dataclasses.replace(context, progress=progress.update)
+        draw = progress.update
+
+        def update(done: int, target: int, note: str) -> None:
+            if target:  # the baseline's sample comes before the first pass has a target
+                draw(done, target, note)
+
+        return dataclasses.replace(context, progress=update)
 
     def _fit(self, item: pytest.Item, settings: Settings, plain: float) -> Settings | None:
         """``settings`` scaled to the budget, or ``None`` (the test is then reported not judged)."""
@@ -273,9 +284,7 @@ class SuiteRuns:
         record = self.pending.pop(nodeid, None)
         if record is None:
             return
-        self.summaries.append(
-            TestSummary(record.id, record.outcome, _detail(record), record.plain_seconds, record.leak_seconds)
-        )
+        self.summaries.append(summarize(record))
         if self.spill is not None:
             from ..report.files import thin_record
 
