@@ -100,18 +100,23 @@ class Settings:
             raise ConfigError("extend_time", self.extend_time, "expected seconds >= 0")
         for p in self.probes:
             if p not in PROBES:
-                raise ConfigError("probes", p, f"unknown probe; known probes: {', '.join(PROBES)}")
+                raise _unknown_probe("probes", p, "")
         for p in self.limits:
             if p not in PROBES:
-                raise ConfigError("limits", p, f"unknown probe; known probes: {', '.join(PROBES)}")
+                raise _unknown_probe("limits", p, "")
         if self.min_time < 0:
             raise ConfigError("min_time", self.min_time, "expected seconds >= 0")
         if self.profile not in PROFILES:
-            raise ConfigError("profile", self.profile, f"expected one of {', '.join(PROFILES)}")
+            raise ConfigError(
+                "profile",
+                self.profile,
+                f"{_did_you_mean(self.profile, list(PROFILES))}expected one of {', '.join(PROFILES)}",
+            )
         if self.mode not in MODES:
-            raise ConfigError("mode", self.mode, f"expected one of {', '.join(MODES)}")
+            raise ConfigError("mode", self.mode, f"{_did_you_mean(self.mode, MODES)}expected one of {', '.join(MODES)}")
         if self.attribution not in ATTRIBUTION_MODES:
-            raise ConfigError("attribution", self.attribution, f"expected one of {', '.join(ATTRIBUTION_MODES)}")
+            hint = _did_you_mean(self.attribution, ATTRIBUTION_MODES)
+            raise ConfigError("attribution", self.attribution, f"{hint}expected one of {', '.join(ATTRIBUTION_MODES)}")
 
     @property
     def cap(self) -> int:
@@ -172,11 +177,23 @@ def _names(value: object, name: str, source: str) -> tuple[str, ...]:
     return tuple(v for v in items if v)
 
 
+def _did_you_mean(value: object, choices: Sequence[str]) -> str:
+    """``"did you mean `memray`? "`` when ``value`` is a near miss of one of ``choices``."""
+    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`? " if close else ""
+
+
+def _unknown_probe(name: str, probe: object, source: str) -> ConfigError:
+    return ConfigError(
+        name, probe, f"unknown probe; {_did_you_mean(probe, list(PROBES))}known probes: {', '.join(PROBES)}", source
+    )
+
+
 def _probe_names(value: object, name: str, source: str) -> tuple[str, ...]:
     names = _names(value, name, source)
     for n in names:
         if n not in PROBES:
-            raise ConfigError(name, n, f"unknown probe; known probes: {', '.join(PROBES)}", source)
+            raise _unknown_probe(name, n, source)
     return names
 
 
@@ -193,7 +210,7 @@ def _limits(value: object, name: str, source: str) -> dict[str, float]:
     out = {}
     for probe, limit in mapping.items():
         if probe not in PROBES:
-            raise ConfigError(name, probe, f"unknown probe; known probes: {', '.join(PROBES)}", source)
+            raise _unknown_probe(name, probe, source)
         out[str(probe)] = parse_size(limit, name=f"{name}[{probe}]", source=source)
     return out
 
@@ -201,7 +218,9 @@ def _limits(value: object, name: str, source: str) -> dict[str, float]:
 def _choice(choices: Sequence[str]) -> Callable[[object, str, str], str]:
     def parse(value: object, name: str, source: str) -> str:
         if value not in choices:
-            raise ConfigError(name, value, f"expected one of {', '.join(choices)}", source)
+            raise ConfigError(
+                name, value, f"{_did_you_mean(value, choices)}expected one of {', '.join(choices)}", source
+            )
         return str(value)
 
     return parse
@@ -416,8 +435,7 @@ def resolve(
 
 def _unknown_keyword(key: str, value: object, source: str) -> ConfigError:
     names = [o.name for o in OPTIONS if o.marker]
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-    hint = f"did you mean `{close[0]}`? " if close else ""
+    hint = _did_you_mean(key, names)
     return ConfigError(key, value, f"unknown keyword of the leak marker; {hint}accepted: {', '.join(names)}", source)
 
 

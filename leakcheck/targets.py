@@ -72,6 +72,25 @@ def _cwd_on_path() -> None:
         sys.path.insert(0, cwd)
 
 
+def _suggest(owner: object, name: str) -> str:
+    """``"; did you mean `clean`?"``, or the callables ``owner`` defines when none is close."""
+    import difflib  # only on this error path: the valgrind driver imports this module under memcheck
+
+    own = getattr(owner, "__name__", None)
+    names = sorted(
+        key
+        for key, value in getattr(owner, "__dict__", {}).items()
+        if not key.startswith("_") and callable(value) and getattr(value, "__module__", own) == own
+    )
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean `{close[0]}`?"
+    if names:
+        more = f" and {len(names) - 8} more" if len(names) > 8 else ""
+        return f"; it defines: {', '.join(names[:8])}{more}"
+    return ""
+
+
 def load_callable(spec: str, *, source: str = "") -> Callable[..., Any]:
     """The callable that ``package.module:function`` or ``path/to/file.py:function`` names.
 
@@ -89,16 +108,20 @@ def load_callable(spec: str, *, source: str = "") -> Callable[..., Any]:
             module = importlib.import_module(parsed.target)
     except ImportError as exc:
         hint = ""
-        if not parsed.is_file and getattr(exc, "name", None) == parsed.target.split(".")[0]:
+        missing = getattr(exc, "name", None)
+        if not parsed.is_file and missing == parsed.target.split(".")[0]:
             stem = parsed.target.split(".")[0]
             hint = f"; run from the folder that holds it, or name the file: path/to/{stem}.py:{parsed.attr}"
+        elif missing:
+            hint = f"; install {missing!r} for {sys.executable}"
         raise ConfigError("target", spec, f"cannot import {parsed.target!r}: {exc}{hint}", source) from None
     obj: Any = module
     for part in parsed.attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ConfigError("target", spec, f"{parsed.target!r} has no attribute {parsed.attr!r}", source) from None
+            problem = f"{parsed.target!r} has no attribute {parsed.attr!r}{_suggest(obj, part)}"
+            raise ConfigError("target", spec, problem, source) from None
     if not callable(obj):
         raise ConfigError("target", spec, "is not callable", source)
     return obj  # type: ignore[no-any-return]

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import os
-import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,8 @@ def folder(tmp_path: Path) -> Path:
     (work / "steps.py").write_text(STEPS)
     (work / "native.py").write_text("def step():\n    pass\n")
     (work / "test_quick.py").write_text(QUICK_TEST)
+    (work / "test_plain.py").write_text("def test_plain():\n    pass\n")
+    (work / "broken.py").write_text("import no_such_module_i14\n\ndef step():\n    pass\n")
     (tmp_path / "tmp").mkdir()
     return work
 
@@ -45,43 +48,158 @@ def leakcheck_cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _needs_valgrind(args: tuple[str, ...]) -> None:
-    if args[0] == "valgrind" and shutil.which("valgrind") is None:
-        pytest.skip("valgrind is not installed")
+def _tripwire_valgrind(folder: Path) -> Path:
+    """A stand-in for valgrind that only records that it was started: a bad target must not get that far."""
+    fake = folder.parent / "tripwire-valgrind"
+    fake.write_text(f"#!{sys.executable}\nopen({str(folder.parent / 'valgrind-started')!r}, 'w').close()\n")
+    fake.chmod(0o755)
+    return fake
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("valgrind", "nope.py::test_x", "5"), "no such file 'nope.py'"),
-        (("valgrind", "test_quick.py::test_nope"), "pytest cannot collect it: ERROR: not found"),
-        (("valgrind", "native.py:nofunc"), "has no attribute 'nofunc'"),
-        (("flamegraph", "cap.bin", "-o", "/proc/nope/out.html"), "cap.bin"),
+        (
+            ("valgrind", "test_quick.py::test_nope"),
+            "test_quick.py has no test 'test_nope'; did you mean `test_quick.py::test_ok`?",
+        ),
+        (("valgrind", "test_plain.py::test_plain"), "it is not a leak test: only tests marked @pytest.mark.leak"),
+        (("valgrind", "native.py:nofunc"), "has no attribute 'nofunc'; it defines: step"),
+        (("valgrind", "native:stp"), "'native' has no attribute 'stp'; did you mean `step`?"),
+        (("valgrind", "broken.py:step"), "No module named 'no_such_module_i14'; install 'no_such_module_i14'"),
+        (("valgrind", "native.py:step", "0"), "argument iterations: must be >= 1, got 0"),
+        (("valgrind", "native.py:step", "--kep"), "did you mean --keep?"),
+        (("flamegraph", "cap.bin", "-o", "/proc/nope/out.html"), "cap.bin: no such memray capture file; pass a"),
         (
             ("check", "steps.py:clean", "--report", "/proc/nope"),
             "--report='/proc/nope': the report directory cannot be written",
         ),
-        (("run",), "no scenarios/ folder in"),
+        (("check", "steps.py:clean", "--leak-iteratons=3"), "did you mean --leak-iterations?"),
+        (("check", "steps.py:clean", "--leak-attribution=memry"), "did you mean `memray`?"),
+        (("check", "steps.py:clean", "--setup", "steps:nofunc"), "setup='steps:nofunc' (--setup)"),
         (("check", "nosuchmodule:clean"), "run from the folder that holds it, or name the file"),
+        (("compare", "nope.json", "nope.json"), "nope.json: no such file; pass the results.json"),
+        (("run",), "no scenarios/ folder in"),
+        (("run", "-n", "2", "-q"), "no scenarios/ folder in"),
     ],
     ids=[
         "valgrind-no-file",
         "valgrind-no-test",
+        "valgrind-not-a-leak-test",
         "valgrind-no-function",
-        "flamegraph-out",
+        "valgrind-module-form",
+        "valgrind-import-error",
+        "valgrind-zero-iterations",
+        "valgrind-bad-option",
+        "flamegraph-no-capture",
         "check-report",
-        "run",
+        "check-bad-option",
+        "check-bad-value",
+        "check-setup",
         "check-module",
+        "compare-no-file",
+        "run",
+        "run-options-first",
     ],
 )
 def test_bad_input_gets_exit_2_and_one_line(folder: Path, args: tuple[str, ...], message: str) -> None:
-    _needs_valgrind(args)
+    if args[0] == "valgrind":
+        args = (*args, "--valgrind", str(_tripwire_valgrind(folder)))
     proc = leakcheck_cli(folder, *args)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert list((folder.parent / "tmp").iterdir()) == []
+    # Answered before valgrind starts, which takes tens of seconds to start CPython.
+    assert not (folder.parent / "valgrind-started").exists()
+
+
+def test_a_good_target_does_reach_valgrind(folder: Path) -> None:
+    """The look-alike: the tripwire does fire for a target that loads (and, lacking XML, the run has no verdict)."""
+    proc = leakcheck_cli(folder, "valgrind", "native.py:step", "1", "--valgrind", str(_tripwire_valgrind(folder)))
+    assert proc.returncode == 3 and (folder.parent / "valgrind-started").exists(), proc.stdout + proc.stderr
+    assert list((folder.parent / "tmp").iterdir()) == []
+
+
+def test_a_step_that_raises_says_where_without_a_traceback(folder: Path) -> None:
+    (folder / "raiser.py").write_text("def boom():\n    raise RuntimeError('kaput')\n")
+    proc = leakcheck_cli(folder, "check", "raiser.py:boom")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "RuntimeError: kaput (at " in proc.stderr and "raiser.py:2); fix the step" in proc.stderr
+
+
+def test_compare_takes_a_report_folder(folder: Path) -> None:
+    """The look-alike of compare-no-file: a report folder stands for its results.json."""
+    write_report(make_run(_leaking("a")), folder / "rep")  # type: ignore[arg-type]
+    proc = leakcheck_cli(folder, "compare", "rep", "rep/results.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 still leaking (known)" in proc.stdout
+
+
+def test_run_passes_options_first_to_pytest(folder: Path) -> None:
+    """The look-alike of run-options-first: with a path, options before it reach pytest."""
+    proc = leakcheck_cli(folder, "run", "-p", "no:randomly", "-q", "test_quick.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "-m leak -p no:randomly -q test_quick.py" in proc.stderr and "1 passed" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "paths"),
+    [
+        (["-n", "2", "-k", "foo"], []),
+        (["--leak-report", "rep", "tests/"], ["tests/"]),
+        (["--leak-all", "x.py", "--leak-iterations=3", "-p", "no:x"], ["x.py"]),
+    ],
+)
+def test_run_tells_paths_from_option_values(args: list[str], paths: list[str]) -> None:
+    from leakcheck.cli.run import _paths
+
+    assert _paths(args) == paths
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_valgrind_run_leaves_nothing(folder: Path, signame: str) -> None:
+    """Ctrl-C or SIGTERM mid-run: the children (in sessions of their own) are stopped, the temp folder removed."""
+    from test_valgrind_xml import write_fake_valgrind
+
+    fake = write_fake_valgrind(folder.parent)
+    tmp = folder.parent / "tmp"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp), "FAKE_VALGRIND_MODE": "sleep"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "leakcheck", "valgrind", "native.py:step", "2", "--valgrind", str(fake)],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while not [p for p in tmp.glob("leakcheck-valgrind-*/memcheck-*.log") if p.read_text()] and proc.poll() is None:
+            time.sleep(0.05)  # until a fake valgrind has written its first line
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(getattr(signal, signame))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == (130 if signame == "SIGINT" else 143), err
+    assert "Traceback" not in err and (err.strip() == "leakcheck valgrind: interrupted" or signame == "SIGTERM")
+    assert list(tmp.iterdir()) == []
+    assert not _running(str(fake))
+
+
+def _running(needle: str) -> list[int]:
+    """Processes whose command line mentions ``needle``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if needle in cmdline.read_text().replace("\0", " "):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
 
 
 def test_flamegraph_to_an_unwritable_place_is_one_line(folder: Path) -> None:
@@ -136,29 +254,34 @@ def test_all_bad_markers_of_a_session_are_reported_together(pytester: pytest.Pyt
     pytester.makepyfile(
         test_a="import pytest\n\n@pytest.mark.leak(iteratons=300)\ndef test_one():\n    pass\n",
         test_b="import pytest\n\n@pytest.mark.leak(warmup='lots', grace=-1)\ndef test_two():\n    pass\n\n"
-        "@pytest.mark.leak(iterations=50)\ndef test_fine():\n    pass\n",
+        "@pytest.mark.leak(iterations=50)\ndef test_fine():\n    pass\n\n"
+        "@pytest.mark.leak(attribution='memry', probes=['rs'])\ndef test_three():\n    pass\n",
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "*leakcheck: 3 bad leak markers:*",
+            "*leakcheck: 5 bad leak markers:*",
             (
                 "*iteratons=300 (leak marker on test_a.py::test_one): unknown keyword of the leak "
                 "marker; did you mean `iterations`?*"
             ),
             "*warmup='lots' (leak marker on test_b.py::test_two): expected a whole number*",
             "*grace=-1.0 (leak marker on test_b.py::test_two): expected seconds >= 0*",
+            "*attribution='memry' (leak marker on test_b.py::test_three): did you mean `memray`? expected one of*",
+            "*probes='rs' (leak marker on test_b.py::test_three): unknown probe; did you mean `rss`? known probes*",
         ]
     )
 
 
 def test_a_keyword_with_no_near_name_gets_no_suggestion(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    pytester.makepyfile("import pytest\n\n@pytest.mark.leak(colour='red')\ndef test_one():\n    pass\n")
+    pytester.makepyfile(
+        "import pytest\n\n@pytest.mark.leak(colour='red', attribution='fast')\ndef test_one():\n    pass\n"
+    )
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: leakcheck: colour='red'*unknown keyword*"])
+    result.stderr.fnmatch_lines(["*colour='red'*unknown keyword*", "*attribution='fast'*expected one of*"])
     assert "did you mean" not in result.stderr.str()
 
 
@@ -199,3 +322,18 @@ def test_report_files_honour_the_umask(tmp_path: Path, umask: int, mode: int) ->
         os.umask(old)
     files = [p for p in (tmp_path / "rep").rglob("*") if p.is_file()]
     assert files and {stat.S_IMODE(p.stat().st_mode) for p in files} == {mode}
+
+
+def test_readme_lists_every_exit_status() -> None:
+    """leakcheck's own statuses in the table, and pytest's 2-5 in the paragraph after it."""
+    from leakcheck import exit_codes
+    from leakcheck.cli import INTERRUPTED
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("Exit status of every `leakcheck` command") :]
+    section = section[: section.index("\n## ")]
+    for code in (*(getattr(exit_codes, name) for name in exit_codes.__all__), INTERRUPTED):
+        assert f"\n| {code} | " in section, code
+    pytest_part = section[section.index("`leakcheck run` and `pytest` itself") :]
+    for code, what in [(2, "interrupted"), (3, "internal error"), (4, "usage error"), (5, "no tests collected")]:
+        assert f"{code} {what}" in " ".join(pytest_part.split()), (code, what)

@@ -383,7 +383,10 @@ def test_missing_and_binary_files_exit_2(
     base, _, _ = runs
     missing = tmp_path / "nope.json"
     assert run_command(CompareCommand(), _ns(base, missing)) == EXIT_BAD_INPUT
-    assert capsys.readouterr().err == f"leakcheck compare: error: {missing}: no such file\n"
+    assert capsys.readouterr().err == (
+        f"leakcheck compare: error: {missing}: no such file; "
+        "pass the results.json that --leak-report DIR (or --report DIR) wrote, or DIR itself\n"
+    )
     binary = tmp_path / "bin.json"
     binary.write_bytes(b"\xff\xfe\x00garbage")
     assert run_command(CompareCommand(), _ns(binary, base)) == EXIT_BAD_INPUT

@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from .. import exit_codes
-from ..errors import LeakcheckError
+from ..errors import LeakcheckError, ResultsFileError
 
-__all__ = ["Command", "CommandError", "add_command", "run_command"]
+if TYPE_CHECKING:
+    from ..results import RunResults
+
+__all__ = ["Command", "CommandError", "add_command", "load_results_arg", "run_command"]
 
 
 class Command(Protocol):
@@ -64,4 +69,27 @@ def run_command(command: Command, args: argparse.Namespace) -> int:
 def add_command(parser: argparse.ArgumentParser, command: Command) -> None:
     """Give ``parser`` the arguments of ``command``; ``args.func(args)`` then runs it."""
     command.prepare_parser(parser)
-    parser.set_defaults(func=functools.partial(run_command, command))
+    # leakcheck_parser: the parser that names an unrecognized argument's closest option.
+    parser.set_defaults(func=functools.partial(run_command, command), leakcheck_parser=parser)
+
+
+def load_results_arg(path: str) -> RunResults:
+    """A results file named on the command line; a report folder stands for its ``results.json``.
+
+    A missing file's error says what to pass instead.
+    """
+    from ..report.files import load_run
+
+    folder = Path(path)
+    if folder.is_dir() and (folder / "results.json").is_file():
+        return load_run(folder / "results.json")
+    try:
+        return load_run(path)
+    except ResultsFileError as exc:
+        if os.path.exists(path) and not folder.is_dir():
+            raise
+        raise ResultsFileError(
+            exc.path,
+            f"{'a folder without results.json' if folder.is_dir() else 'no such file'}; pass the "
+            "results.json that --leak-report DIR (or --report DIR) wrote, or DIR itself",
+        ) from None

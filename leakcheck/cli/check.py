@@ -4,16 +4,36 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .. import exit_codes
 from ..config import OPTIONS, add_options, resolve
-from ..errors import StepTimeoutError
+from ..errors import ConfigError, ScenarioError, StepTimeoutError
 from ..targets import load_callable
+from .base import CommandError
 
 __all__ = ["CheckCommand"]
 
 _SOURCE = "leakcheck check"
+
+
+def _load(spec: str, option: str) -> Callable[..., Any]:
+    """``--setup`` / ``--teardown``'s callable; its error names the option, not the target."""
+    try:
+        return load_callable(spec, source=_SOURCE)
+    except ConfigError as exc:
+        raise ConfigError(option, spec, exc.problem, f"--{option}") from None
+
+
+def _raised_at(exc: BaseException | None) -> str:
+    """`` (at steps.py:4)``: where the user's code raised, the innermost frame of its traceback."""
+    if exc is None or exc.__traceback__ is None:
+        return ""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    return f" (at {frame.filename}:{frame.lineno})"
 
 
 class CheckCommand:
@@ -40,8 +60,8 @@ class CheckCommand:
             # Before the check runs, not after minutes of it.
             ensure_writable_report_dir(args.report, option="--report")
         step = load_callable(args.target, source=_SOURCE)
-        setup = load_callable(args.setup, source=_SOURCE) if args.setup else None
-        teardown = load_callable(args.teardown, source=_SOURCE) if args.teardown else None
+        setup = _load(args.setup, "setup") if args.setup else None
+        teardown = _load(args.teardown, "teardown") if args.teardown else None
         settings = resolve(None, {o.name: getattr(args, "leak_" + o.name) for o in OPTIONS})
         try:
             result = check(
@@ -52,6 +72,10 @@ class CheckCommand:
                 settings=settings,
                 report=args.report,
             )
+        except ScenarioError as exc:
+            # The user's code raised: say where, and that the fix is in it (no traceback).
+            part = "setup" if exc.phase == "setup" else "teardown" if exc.phase == "teardown" else "step"
+            raise CommandError(f"{exc}{_raised_at(exc.__cause__)}; fix the {part}, then check it again") from None
         except StepTimeoutError as exc:
             # Not bad input, and no verdict: the same status as a valgrind run that timed out.
             print(f"leakcheck check: {exc}", file=sys.stderr)

@@ -8,8 +8,7 @@ import os
 import sys
 
 from ..compare import compare, format_markdown, format_text
-from ..report.files import load_run
-from .base import CommandError
+from .base import CommandError, load_results_arg
 
 __all__ = ["CompareCommand"]
 
@@ -41,8 +40,12 @@ class CompareCommand:
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         """The two files, the thresholds of a regression and the output format."""
-        parser.add_argument("baseline", metavar="BASELINE.json", help="Results of the reference run")
-        parser.add_argument("current", metavar="CURRENT.json", help="Results of the run to judge")
+        parser.add_argument(
+            "baseline", metavar="BASELINE.json", help="Results of the reference run (or its report folder)"
+        )
+        parser.add_argument(
+            "current", metavar="CURRENT.json", help="Results of the run to judge (or its report folder)"
+        )
         parser.add_argument(
             "--threshold",
             type=_fraction,
@@ -83,8 +86,8 @@ class CompareCommand:
 
     def run(self, args: argparse.Namespace) -> int:
         """``FOUND`` on a regression (or with ``--fail-on-missing`` a missing test), else ``OK``."""
-        baseline = load_run(args.baseline)
-        current = load_run(args.current)
+        baseline = load_results_arg(args.baseline)
+        current = load_results_arg(args.current)
         comparison = compare(
             baseline,
             current,

@@ -12,6 +12,38 @@ from .base import CommandError
 __all__ = ["RunCommand"]
 
 
+#: pytest's options whose value follows as the next argument (``-k EXPR``, ``-n 2``), not a path.
+_TAKES_VALUE = frozenset(
+    {
+        *("-k", "-m", "-n", "-p", "-c", "-o", "-W", "-r"),
+        *("--maxfail", "--rootdir", "--confcutdir", "--basetemp", "--deselect", "--ignore", "--ignore-glob"),
+        *("--dist", "--tb", "--durations", "--junit-xml", "--log-level", "--import-mode", "--capture"),
+        "--numprocesses",
+    }
+)
+
+
+#: leakcheck's own flags that take no value; every other ``--leak-*`` option does.
+_LEAK_FLAGS = frozenset({"--leak-all", "--leak-valgrind"})
+
+
+def _takes_value(option: str) -> bool:
+    if option in _TAKES_VALUE:
+        return True
+    return option.startswith("--leak-") and "=" not in option and option not in _LEAK_FLAGS
+
+
+def _paths(args: list[str]) -> list[str]:
+    """The test paths among pytest's arguments: not options, nor the values of options such as ``-k``."""
+    paths = []
+    previous = ""
+    for arg in args:
+        if not arg.startswith("-") and not _takes_value(previous):
+            paths.append(arg)
+        previous = arg
+    return paths
+
+
 class RunCommand:
     """Run ``python -m pytest -m leak`` with the given arguments; pytest's status passes through."""
 
@@ -31,7 +63,7 @@ class RunCommand:
         extra = list(args.pytest_args)
         if extra and extra[0] == "--":
             extra = extra[1:]
-        paths = [a for a in extra if not a.startswith("-")]
+        paths = _paths(extra)
         if not paths and not Path("scenarios").is_dir():
             raise CommandError(
                 f"no scenarios/ folder in {Path.cwd()}; pass the tests to run, "

@@ -6,9 +6,9 @@ import argparse
 import os
 
 from .. import exit_codes
-from ..report.files import atomic_write_text, load_run
+from ..report.files import atomic_write_text
 from ..report.trend import render_trend
-from .base import CommandError
+from .base import CommandError, load_results_arg
 
 __all__ = ["TrendCommand"]
 
@@ -27,7 +27,7 @@ class TrendCommand:
 
     def run(self, args: argparse.Namespace) -> int:
         """``OK`` once the page is written."""
-        runs = [(os.fspath(p), load_run(p)) for p in args.results]
+        runs = [(os.fspath(p), load_results_arg(p)) for p in args.results]
         try:
             atomic_write_text(args.output, render_trend(runs, title=args.title))
         except OSError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import exit_codes
@@ -23,6 +24,31 @@ from ..valgrind import (
 from .base import CommandError
 
 __all__ = ["ValgrindCommand"]
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum``, with the fix in its error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
 
 
 class ValgrindCommand:
@@ -40,25 +66,25 @@ class ValgrindCommand:
         )
         parser.add_argument(
             "target",
-            help="A pytest node id of a @pytest.mark.leak test, or path/to/file.py:function",
+            help="A pytest node id of a @pytest.mark.leak test, or path/to/file.py:function (or module:function)",
         )
         parser.add_argument(
             "iterations",
             nargs="?",
-            type=int,
+            type=_count(1),
             default=None,
             help=f"Iterations of the shorter run; the longer runs twice as many (default {DEFAULT_ITERATIONS})",
         )
         parser.add_argument(
             "--iterations",
             dest="iterations_option",
-            type=int,
+            type=_count(1),
             default=None,
             help="Same as the ITERATIONS positional",
         )
         parser.add_argument(
             "--warmup",
-            type=int,
+            type=_count(0),
             default=DEFAULT_WARMUP,
             help=f"Untracked calls before the iterations (default {DEFAULT_WARMUP})",
         )
@@ -92,7 +118,7 @@ class ValgrindCommand:
         )
         parser.add_argument(
             "--timeout",
-            type=float,
+            type=_seconds,
             default=DEFAULT_TIMEOUT,
             metavar="SECONDS",
             help=f"Kill a run after this long (default {DEFAULT_TIMEOUT:g})",
@@ -111,7 +137,7 @@ class ValgrindCommand:
         )
         parser.add_argument(
             "--top",
-            type=int,
+            type=_count(0),
             default=DEFAULT_TOP,
             help=f"Loss records to show (default {DEFAULT_TOP})",
         )
@@ -136,7 +162,7 @@ class ValgrindCommand:
 
     def run(self, args: argparse.Namespace) -> int:
         """``OK`` clean, ``FOUND`` leaking, ``CRASHED`` when a child crashed, timed out, failed."""
-        iterations = args.iterations_option or args.iterations or DEFAULT_ITERATIONS
+        iterations = next((n for n in (args.iterations_option, args.iterations) if n is not None), DEFAULT_ITERATIONS)
         report = run_valgrind(
             args.target,
             iterations=iterations,

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import re
-import tempfile
+import secrets
 from pathlib import Path
 
 from ..errors import ResultsFileError
@@ -25,27 +25,28 @@ __all__ = ["MAX_POINTS", "atomic_write_text", "load_run", "thin_record", "thin_s
 MAX_POINTS = 200
 
 
-def _umask() -> int:
-    # The only portable way to read the umask is to set it; set it straight back.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through a temp file in the same directory and a rename.
 
     An interrupted run leaves either the old file or the new one, never half of one.
-    The file gets the mode a plain ``open()`` would give it (0666 less the umask):
-    mkstemp's 0600 would hide reports from a CI artifact step or a web server.
+    The file gets the mode a plain ``open()`` would give it (0666 less the umask): the
+    temp file is created with mode 0666 and the kernel applies the umask, where
+    mkstemp's 0600 would hide reports from a CI artifact step or a web server.  (Reading
+    the umask means setting it, which races with other threads creating files.)
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         try:

@@ -58,7 +58,14 @@ def _check_loads(spec: str) -> int:
         print(exc.problem, file=sys.stderr)
         return EXIT_LOAD_ERROR
     except Exception as exc:  # noqa: BLE001 - importing user code may raise anything; report it
-        print(f"{spec}: cannot be loaded: {type(exc).__name__}: {exc}", file=sys.stderr)
+        frames = traceback.extract_tb(exc.__traceback__)
+        ours = load_callable.__code__.co_filename
+        user = [f for f in frames if "importlib" not in f.filename and f.filename != ours]
+        where = f" at {user[-1].filename}:{user[-1].lineno}" if user and not isinstance(exc, SyntaxError) else ""
+        print(
+            f"{spec}: importing it raised {type(exc).__name__}: {exc}{where}; fix that, then run it again",
+            file=sys.stderr,
+        )
         return EXIT_LOAD_ERROR
     return 0
 

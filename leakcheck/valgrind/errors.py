@@ -36,17 +36,21 @@ class ValgrindNotFoundError(ToolMissingError, ValgrindError):
         super().__init__("valgrind", f"looked for {valgrind!r} on PATH; {INSTALL_HINT}")
 
 
+#: The fix for a target of the wrong shape: what ``leakcheck valgrind`` accepts.
+SHAPE_HINT = (
+    "give either a zero-argument callable as `path/to/file.py:function` (or `module:function`) "
+    "or a pytest node id such as `tests/test_x.py::test_y`"
+)
+
+
 class TargetError(ConfigError, ValgrindError):
-    """The target cannot be run: not ``FILE.py:FUNCTION`` or a node id, or a missing file."""
+    """The target cannot be run: not ``FILE.py:FUNCTION`` or a node id, a missing file, or it does not load.
+
+    ``hint`` is the fix appended to ``problem``: by default what a target looks like;
+    ``""`` when ``problem`` names its own fix (a missing function, a test without the marker).
+    """
 
     __module__ = "leakcheck.valgrind"
 
-    def __init__(self, target: str, problem: str) -> None:
-        super().__init__(
-            "target",
-            target,
-            f"{problem}; give either a zero-argument callable as "
-            "`path/to/file.py:function` or a pytest node id such as "
-            "`tests/test_x.py::test_y`",
-            "leakcheck valgrind",
-        )
+    def __init__(self, target: str, problem: str, hint: str = SHAPE_HINT) -> None:
+        super().__init__("target", target, f"{problem}; {hint}" if hint else problem, "leakcheck valgrind")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ..errors import ConfigError
 from .analysis import compare_runs
@@ -93,6 +94,8 @@ def _valgrind_command(valgrind: str, xml_path: Path, suppressions: Sequence[Path
         "--gen-suppressions=all",
         "--child-silent-after-fork=yes",
         "--trace-children=no",
+        # No gdbserver: its FIFOs (vgdb-pipe-*) go in $TMPDIR and stay there when a child is killed.
+        "--vgdb=no",
         "--xml=yes",
         f"--xml-file={xml_path}",
         *(f"--suppressions={path}" for path in suppressions),
@@ -122,33 +125,46 @@ def _run_children(
     while pending:
         batch = pending if parallel else pending[:1]
         pending = [] if parallel else pending[1:]
-        procs = []
-        for iterations, command in batch:
-            log_path = work / f"memcheck-{iterations}.log"
-            log = open(log_path, "wb")  # noqa: SIM115 - closed once the child has exited
-            proc = subprocess.Popen(
-                [*valgrind_args[iterations], *command],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=dict(env),
-                cwd=cwd,
-                start_new_session=True,
-            )
-            procs.append((iterations, proc, log, log_path))
-        deadline = time.monotonic() + timeout
-        for iterations, proc, log, log_path in procs:
-            timed_out = False
-            try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                _kill_group(proc)
-            finally:
-                log.close()
-            xml_path = work / f"memcheck-{iterations}.xml"
-            run = parse_memcheck_xml(xml_path) if xml_path.exists() else None
-            results[iterations] = _Child(iterations, proc.returncode, timed_out, xml_path, log_path, run)
+        procs: list[tuple[int, subprocess.Popen[bytes], IO[bytes], Path]] = []
+        try:
+            for iterations, command in batch:
+                log_path = work / f"memcheck-{iterations}.log"
+                log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - closed once the child has exited
+                try:
+                    proc = subprocess.Popen(
+                        [*valgrind_args[iterations], *command],
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=dict(env),
+                        cwd=cwd,
+                        start_new_session=True,
+                    )
+                except BaseException:
+                    log.close()
+                    raise
+                procs.append((iterations, proc, log, log_path))
+            deadline = time.monotonic() + timeout
+            for iterations, proc, log, log_path in procs:
+                timed_out = False
+                try:
+                    proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                    _kill_group(proc)
+                finally:
+                    log.close()
+                xml_path = work / f"memcheck-{iterations}.xml"
+                run = parse_memcheck_xml(xml_path) if xml_path.exists() else None
+                results[iterations] = _Child(iterations, proc.returncode, timed_out, xml_path, log_path, run)
+        except BaseException:
+            # Ctrl-C, SIGTERM turned into an exception, a failed start: the children are in
+            # sessions of their own, so nothing else stops them; stop them before the temp
+            # folder they write to is removed.
+            for _, child, child_log, _ in procs:
+                _kill_group(child)  # the whole group: pytest's own children too
+                child_log.close()
+            raise
     return [results[iterations] for iterations, _ in commands]
 
 
@@ -165,7 +181,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 def _failure(child: _Child, timeout: float) -> tuple[Status, str] | None:
     n = child.iterations
     if child.timed_out:
-        return "timeout", f"the run with {n} iterations was killed after {timeout:g}s"
+        return "timeout", (
+            f"the run with {n} iterations was killed after {timeout:g}s; if it only needs longer, "
+            "raise the limit (--timeout) or lower the iterations"
+        )
     run = child.run
     code = child.returncode
     if code is not None and code < 0:
@@ -227,7 +246,8 @@ def run_valgrind(
     if warmup < 0:
         raise ConfigError("warmup", warmup, "must be >= 0", "run_valgrind()")
     valgrind_path = find_valgrind(valgrind)
-    spec = target if isinstance(target, Target) else parse_target(target)
+    workdir = str(cwd) if cwd is not None else None
+    spec = target if isinstance(target, Target) else parse_target(target, cwd=workdir)
     supp_files = [default_suppressions()]
     for supp in suppressions:
         if not Path(supp).is_file():
@@ -240,9 +260,8 @@ def run_valgrind(
         supp_files.append(Path(supp).resolve())
     python_exe = python or sys.executable
     child_env = _child_env(env)
-    workdir = str(cwd) if cwd is not None else None
     if check_target:
-        preflight(spec, python_exe, cwd=workdir, env=child_env)
+        preflight(spec, python_exe, cwd=workdir, env=child_env, label=str(target))
     work = Path(tempfile.mkdtemp(prefix="leakcheck-valgrind-"))
     try:
         return _run_and_judge(
