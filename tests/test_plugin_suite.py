@@ -257,16 +257,73 @@ def test_leak_all_from_ini_without_pytest_asyncio(pytester: pytest.Pytester) -> 
     assert tests["test_marker_options"]["result"]["iterations"] == 30  # the marker's, under --leak-all too
 
 
+SIMULATED_CLOCK = """
+NOW = [0.0]
+
+
+def now():
+    return NOW[0]
+
+
+def tick(seconds):
+    NOW[0] += seconds
+"""
+
+PROGRESS_CONFTEST = """
+import pytest
+
+import leakcheck.plugin.suite_runs
+import leakcheck.progress
+import simclock
+
+
+class ProgressLine(leakcheck.progress.ProgressLine):
+    # on the clock the tests advance, so what is drawn does not depend on this machine's speed
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, clock=simclock.now, **kwargs)
+
+
+leakcheck.plugin.suite_runs.ProgressLine = ProgressLine
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    if {tty}:
+        config.pluginmanager.get_plugin("terminalreporter").isatty = lambda: True
+"""
+
 PROGRESS = """
 import pytest
+
+import simclock
 
 KEEP = []
 
 
 @pytest.mark.leak(iterations=200, warmup=5)
 def test_leaky():
+    simclock.tick({seconds})  # simulated seconds per call
     KEEP.append(bytes(4096))
+
+
+def test_zz_plain():
+    pass
 """
+
+#: simulated seconds per call of a long test (every sample is due to be drawn) and of a short one
+#: (even 4000 calls take less than leakcheck.progress.LIVE_AFTER)
+LONG, SHORT = 60.0, 0.0001
+
+
+def _progress_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str, tty: bool, tests: str
+) -> pytest.RunResult:
+    """Run ``tests`` at 80 columns on the simulated clock, on a terminal or into a log."""
+    monkeypatch.setenv("COLUMNS", "80")
+    pytester.makeini("[pytest]\nleak_attribution = off\n")
+    pytester.makepyfile(simclock=SIMULATED_CLOCK, test_progress=tests)
+    pytester.makeconftest(PROGRESS_CONFTEST.format(tty=tty))
+    return pytester.runpytest_subprocess(*args, "-p", "no:randomly")
 
 
 def _rendered(line: str) -> str:
@@ -282,41 +339,101 @@ def _rendered(line: str) -> str:
     return "".join(shown).rstrip()
 
 
+def _frames(line: str) -> list[str]:
+    """What a terminal showed of ``line`` each time before the cursor moved back (to redraw or erase)."""
+    return [_rendered(line[: m.start()]) for m in re.finditer("\b+", line)]
+
+
 @pytest.mark.parametrize("terminal", ["log", "tty", "quiet"])
-def test_progress_reaches_the_terminal_not_the_captured_output(pytester: pytest.Pytester, terminal: str) -> None:
-    pytester.makeini("[pytest]\nleak_attribution = off\n")
-    pytester.makeconftest(
-        f"""
-        import pytest
-
-        import leakcheck.progress
-
-        if {terminal != "quiet"}:
-            leakcheck.progress.LOG_EVERY = 0.0  # a line at every sample, not every 10 s
-
-        @pytest.hookimpl(trylast=True)
-        def pytest_configure(config):
-            if {terminal == "tty"}:
-                config.pluginmanager.get_plugin("terminalreporter").isatty = lambda: True
-        """
-    )
-    pytester.makepyfile(test_progress=PROGRESS)
-    result = pytester.runpytest_subprocess("-q" if terminal == "quiet" else "-v", "-p", "no:randomly")
-    result.assert_outcomes(failed=1)
+def test_progress_reaches_the_terminal_not_the_captured_output(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, terminal: str
+) -> None:
+    verbosity, seconds = ("-q", SHORT) if terminal == "quiet" else ("-v", LONG)
+    tests = PROGRESS.format(seconds=seconds)
+    result = _progress_run(pytester, monkeypatch, verbosity, tty=terminal != "log", tests=tests)
+    result.assert_outcomes(failed=1, passed=1)
     out = result.stdout.str()
     # Drawn around pytest's capture: never in the failing test's "Captured stdout call" section.
     assert "Captured stdout" not in out
     assert "iteration 0/0" not in out  # the baseline's sample, before the first pass has a target
-    if terminal == "quiet":
+    if terminal == "quiet":  # a short test shows nothing without -v
         result.stdout.no_fnmatch_line("*: iteration */*")
-        assert "[leakcheck]" not in out
+        assert "\b" not in out and "[leakcheck]" not in out
     elif terminal == "log":
         result.stdout.fnmatch_lines(["test_progress.py::test_leaky ", "[[]leakcheck[]] test_leaky: iteration */*"])
     else:
         (line,) = [x for x in result.stdout.lines if x.startswith("test_progress.py::test_leaky ")]
         assert " test_leaky: iteration " in line and "\b" in line
         # erased when the test ends: what is left on screen is pytest's own line
-        assert re.fullmatch(r"test_progress\.py::test_leaky FAILED +\[100%\]", _rendered(line)), repr(line)
+        assert re.fullmatch(r"test_progress\.py::test_leaky FAILED +\[ 50%\]", _rendered(line)), repr(line)
+
+
+def test_at_80_columns_the_note_gives_way_to_the_test_name(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tests = PROGRESS.format(seconds=LONG)
+    result = _progress_run(pytester, monkeypatch, "-v", tty=True, tests=tests)
+    result.assert_outcomes(failed=1, passed=1)
+    (line,) = [x for x in result.stdout.lines if x.startswith("test_progress.py::test_leaky ")]
+    frames = [x for x in _frames(line) if x != "test_progress.py::test_leaky"]  # that one: erased
+    drawn = [x.removeprefix("test_progress.py::test_leaky  ") for x in frames]
+    assert len(drawn) > 5, drawn
+    for frame, text in zip(frames, drawn):
+        assert re.match(r"test_leaky: iteration \d+/\d+", text), frame  # the name first, never cut
+        assert len(frame) <= 79, frame  # within 80 columns, the last one spare
+    # extended runs come with a note ("native_heap +4.1 KiB/it, extending") that has no room here
+    assert "test_leaky: iteration 400/400" in drawn, drawn
+    assert "extending" not in line
+
+
+@pytest.mark.parametrize("verbose", [True, False], ids=["verbose", "default"])
+def test_in_a_log_each_progress_line_is_one_line_and_pytest_s_line_resumes_after_them(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, verbose: bool
+) -> None:
+    tests = PROGRESS.format(seconds=LONG)
+    result = _progress_run(pytester, monkeypatch, *(["-v"] if verbose else []), tty=False, tests=tests)
+    result.assert_outcomes(failed=1, passed=1)
+    lines = result.stdout.lines
+    at = [i for i, x in enumerate(lines) if x.startswith("[leakcheck] ")]
+    assert len(at) > 5 and at == list(range(at[0], at[-1] + 1)), lines  # together: no blank line between
+    assert all(re.fullmatch(r"\[leakcheck\] test_leaky: iteration \d+/\d+(, .+/it, extending)?", lines[i]) for i in at)
+    assert "extending" in lines[at[-1]]  # a log keeps the whole line, however long
+    before, after = lines[at[0] - 1], lines[at[-1] + 1]
+    if verbose:
+        assert before == "test_progress.py::test_leaky "
+        assert re.fullmatch(r"test_progress\.py::test_leaky FAILED +\[ 50%\]", after), after
+        (plain,) = [x for x in lines if x.startswith("test_progress.py::test_zz_plain ")]
+        assert re.fullmatch(r"test_progress\.py::test_zz_plain PASSED +\[100%\]", plain), plain
+        assert len(after) == len(plain) == 79  # pytest's column of percentages, as without progress lines
+    else:
+        assert before == "test_progress.py "
+        assert re.fullmatch(r"test_progress\.py F\. +\[100%\]", after) and len(after) == 79, after
+
+
+@pytest.mark.parametrize("tty", [True, False], ids=["tty", "log"])
+def test_under_quiet_only_a_long_test_shows_progress(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tty: bool
+) -> None:
+    tests = f"""
+import pytest
+
+import simclock
+
+
+@pytest.mark.leak(iterations=200, warmup=5)
+def test_short():
+    simclock.tick({SHORT})
+
+
+@pytest.mark.leak(iterations=200, warmup=5)
+def test_long():
+    simclock.tick({LONG})
+"""
+    result = _progress_run(pytester, monkeypatch, "-q", tty=tty, tests=tests)
+    result.assert_outcomes(passed=2)
+    out = result.stdout.str()
+    assert "test_short" not in out
+    assert "test_long: iteration " in out
 
 
 def test_first_run_failure_is_the_test_s_own_failure(pytester: pytest.Pytester) -> None:

@@ -182,7 +182,7 @@ def test_ci_logs_get_one_full_line_every_ten_seconds() -> None:
     line.update(900, 4000)
     clock.now += 1
     line.update(1000, 4000)
-    assert out == ["\n[leakcheck] test_x: iteration 900/4000\n"]
+    assert out == ["[leakcheck] test_x: iteration 900/4000\n"]  # one line each: the plugin puts it on its own
     line.finish()
     assert len(out) == 1
 

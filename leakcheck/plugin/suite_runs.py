@@ -131,15 +131,16 @@ class SuiteRuns:
         if self.progress is None and not self.is_worker:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             tw = getattr(reporter, "_tw", None)
-            if tw is None:
+            if reporter is None or tw is None:
                 return None
             raw = getattr(tw, "_file", None)
+            isatty = getattr(reporter, "isatty", False)
             # The line is drawn while the test runs, when pytest captures its output: around that capture,
             # or it would land in the test's "Captured stdout" section instead (as pytest's live logging does).
             capman = self.config.pluginmanager.getplugin("capturemanager")
             uncaptured = capman.global_and_fixture_disabled if capman is not None else contextlib.nullcontext
 
-            def write(text: str) -> None:
+            def draw(text: str) -> None:
                 with uncaptured():
                     # Straight to the terminal: pytest's writer would count the backspaces as columns.
                     if raw is None:
@@ -148,11 +149,32 @@ class SuiteRuns:
                         raw.write(text)
                         raw.flush()
 
+            def log(line: str) -> None:
+                with uncaptured():
+                    # Through pytest's writer, which then knows its column: on a line of its own,
+                    # below what pytest left open (or right after the previous progress line).
+                    if tw.width_of_current_line:
+                        tw.line()
+                    tw.write(line, flush=True)
+
+            def resume() -> None:
+                # Write again what pytest had on its open line, so that its result (and its [ 50%]
+                # column) continues as if the progress lines were not there.
+                at = reporter.currentfspath
+                with uncaptured():
+                    if isinstance(at, str):  # -v: the test's id
+                        tw.write(at, flush=True)
+                    elif isinstance(at, Path):  # the file's name before its dots
+                        tw.write(os.path.relpath(str(at), str(reporter.startpath)) + " ", flush=True)
+
+            tty = bool(isatty() if callable(isatty) else isatty)
             self.progress = ProgressLine(
-                write,
-                tty=bool(getattr(reporter, "isatty", False)),
+                draw if tty else log,
+                tty=tty,
                 verbose=self.config.get_verbosity() > 0,
-                width=lambda: tw.fullwidth - tw.width_of_current_line,
+                # the room left on the cursor's row (pytest's line may have wrapped)
+                width=lambda: tw.fullwidth - tw.width_of_current_line % max(tw.fullwidth, 1),
+                resume=resume,
             )
         return self.progress
 
