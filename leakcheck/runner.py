@@ -48,6 +48,7 @@ from .handles import (
 )
 from .policy import judge_replicated, next_target
 from .probes import Probe, make_probes
+from .probes.procfs import begin_sample, end_sample
 from .probes.unclosed import RECORDER as UNCLOSED
 from .results import (
     HANDLE_PROBES,
@@ -136,8 +137,12 @@ class _Samples:
         values = self.values
         probes = self.probes
         # py_blocks, when present, is first: read it before anything else allocates
-        for j in range(len(probes)):
-            values[j][n] = probes[j].read()
+        begin_sample()
+        try:
+            for j in range(len(probes)):
+                values[j][n] = probes[j].read()
+        finally:
+            end_sample()
         self.iterations[n] = iteration
         self.count = n + 1
         self.spent += time.perf_counter() - started

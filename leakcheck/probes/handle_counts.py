@@ -16,7 +16,7 @@ import psutil
 
 from ..handles import RECORDER
 from .base import HandleProbe
-from .procfs import read_small
+from .procfs import TASKS, read_small, task_ids
 
 __all__ = [
     "AsyncioTasks",
@@ -67,7 +67,9 @@ class OSThreads(HandleProbe):
     unit = "threads"
 
     def counter(self) -> Callable[[], float]:
-        return _entry_counter("/proc/self/task", "num_threads")
+        if os.path.isdir(TASKS):
+            return lambda: float(len(task_ids()))
+        return _entry_counter(TASKS, "num_threads")
 
 
 class AsyncioTasks(HandleProbe):
@@ -90,7 +92,7 @@ class AsyncioTasks(HandleProbe):
 
 def _children_fields() -> list[bytes]:
     fields: list[bytes] = []
-    for tid in os.listdir("/proc/self/task"):
+    for tid in task_ids():
         try:
             # A thread's children are few; 64 KiB holds ~9,000 pids.
             fields += read_small(f"/proc/self/task/{tid}/children", 65536).split()
