@@ -42,11 +42,21 @@ def _busy(target: float) -> Callable[[], None]:
             break
         n *= 2
     n = max(1, int(n * target / took))
+    # One timing of the first, cold loops made the "1 ms" step ~0.6 ms at times (a shorter step
+    # pays more for each sample): rescale once from the median of several runs at this count.
+    took = statistics.median(_timed(n) for _ in range(7))
+    n = max(1, int(n * target / took))
 
     def step() -> None:
         _work(n)
 
     return step
+
+
+def _timed(n: int) -> float:
+    t0 = time.perf_counter()
+    _work(n)
+    return time.perf_counter() - t0
 
 
 def _work(n: int) -> None:
