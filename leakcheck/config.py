@@ -9,12 +9,12 @@ they cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import ConfigError
+from .hints import close_matches
 from .probes import DEFAULT_PROBES, PROBES
 from .units import format_size, parse_size
 
@@ -179,7 +179,7 @@ def _names(value: object, name: str, source: str) -> tuple[str, ...]:
 
 def _did_you_mean(value: object, choices: Sequence[str]) -> str:
     """``"did you mean `memray`? "`` when ``value`` is a near miss of one of ``choices``."""
-    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
+    close = close_matches(value, choices)
     return f"did you mean `{close[0]}`? " if close else ""
 
 

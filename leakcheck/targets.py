@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ConfigError
+from .hints import close_matches, some_of
 
 __all__ = ["CallableSpec", "load_callable", "split_callable"]
 
@@ -74,21 +75,16 @@ def _cwd_on_path() -> None:
 
 def _suggest(owner: object, name: str) -> str:
     """``"; did you mean `clean`?"``, or the callables ``owner`` defines when none is close."""
-    import difflib  # only on this error path: the valgrind driver imports this module under memcheck
-
     own = getattr(owner, "__name__", None)
     names = sorted(
         key
         for key, value in getattr(owner, "__dict__", {}).items()
         if not key.startswith("_") and callable(value) and getattr(value, "__module__", own) == own
     )
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    close = close_matches(name, names)
     if close:
         return f"; did you mean `{close[0]}`?"
-    if names:
-        more = f" and {len(names) - 8} more" if len(names) > 8 else ""
-        return f"; it defines: {', '.join(names[:8])}{more}"
-    return ""
+    return f"; it defines: {some_of(names)}" if names else ""
 
 
 def load_callable(spec: str, *, source: str = "") -> Callable[..., Any]:

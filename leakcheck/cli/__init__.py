@@ -33,6 +33,7 @@ from typing import NoReturn
 from .. import exit_codes
 from .._version import __version__
 from ..exit_codes import BAD_INPUT, CRASHED, FOUND, OK
+from ..hints import close_matches
 from .base import Command, CommandError, add_command, run_command
 from .baseline import BaselineCommand
 from .check import CheckCommand
@@ -90,12 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _unrecognized(parser: argparse.ArgumentParser, unknown: list[str]) -> NoReturn:
     """argparse's "unrecognized arguments", from the subcommand, with the closest option it has."""
-    import difflib
-
     options = [o for action in parser._actions for o in action.option_strings]
     hints = []
     for arg in unknown:
-        close = difflib.get_close_matches(arg.split("=", 1)[0], options, n=1, cutoff=0.7) if arg.startswith("-") else []
+        close = close_matches(arg.split("=", 1)[0], options, cutoff=0.7) if arg.startswith("-") else []
         if close:
             hints.append(f"did you mean {close[0]}?")
     parser.error(f"unrecognized arguments: {' '.join(unknown)}" + "".join(f"; {h}" for h in hints))

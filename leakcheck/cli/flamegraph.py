@@ -43,18 +43,13 @@ class FlamegraphCommand:
             problems.append(f"{capture}: no such memray capture file; {_CAPTURE_HINT}")
         unwritable = _unwritable(out)
         if unwritable:
-            problems.append(
-                f"{out}: cannot write the flamegraph ({unwritable}); give -o a path in a writable directory"
-            )
+            problems.append(_cannot_write(out, unwritable))
         if problems:
             raise CommandError("; and ".join(problems))
         try:
             render_flamegraph(capture, out)
         except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise CommandError(
-                f"{out}: cannot write the flamegraph ({reason}); give -o a path in a writable directory"
-            ) from None
+            raise CommandError(_cannot_write(out, exc.strerror or str(exc))) from None
         except LeakcheckError as exc:
             if isinstance(exc, ToolMissingError):
                 raise
@@ -65,6 +60,10 @@ class FlamegraphCommand:
 
 #: Where a capture comes from, for the message about a file that is not one.
 _CAPTURE_HINT = "pass a capture written by `memray run` or kept in a report (DIR/tests/<test>/memray-leaks.bin)"
+
+
+def _cannot_write(out: Path, reason: str) -> str:
+    return f"{out}: cannot write the flamegraph ({reason}); give -o a path in a writable directory"
 
 
 def _unwritable(out: Path) -> str:

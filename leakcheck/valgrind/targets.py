@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import ast
-import difflib
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import ConfigError
+from ..hints import close_matches, some_of
 from ..targets import split_callable
 from .errors import SHAPE_HINT, TargetError
 
@@ -129,11 +129,9 @@ def _no_such_test(spec: str, cwd: str | None) -> str | None:
     ids = _test_ids(Path(cwd or ".") / path)
     if not name or not ids or name.split("[", 1)[0] in ids:
         return None  # a parameter id or something pytest must judge
-    close = difflib.get_close_matches(name, ids, n=3, cutoff=0.6)
-    shown = close or ids[:8]
-    more = f" and {len(ids) - 8} more" if not close and len(ids) > 8 else ""
-    listed = ", ".join(f"`{path}::{i}`" for i in shown)
-    return f"{path} has no test {name!r}; " + (f"did you mean {listed}?" if close else f"its tests are {listed}{more}")
+    close = close_matches(name, ids, n=3)
+    listed = some_of([f"`{path}::{i}`" for i in close or ids])
+    return f"{path} has no test {name!r}; " + (f"did you mean {listed}?" if close else f"its tests are {listed}")
 
 
 def preflight(target: Target, python: str, *, cwd: str | None, env: Mapping[str, str], label: str = "") -> None:
